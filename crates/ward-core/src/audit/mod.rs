@@ -1,0 +1,192 @@
+//! Audit controls in the core (docs/design/007-audit.md): every interaction and security event
+//! becomes an IHE BALP AuditEvent, stored as an `AuditEvent` resource and linked into the
+//! tamper-evident chain. Writes append their record inside their own transaction; reads and
+//! security events go through the [`writer`] (group commit) and are durable before the caller
+//! continues. Signed checkpoints cover the chain head every N records or T seconds.
+
+mod build;
+mod export;
+mod keys;
+mod verify;
+mod writer;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{OnceCell, mpsc};
+use ward_audit::AuditRecord;
+use ward_store::{NewVersion, Store, StoreTx, WriteMethod};
+
+pub(crate) use build::{Outcomes, interaction_record};
+pub use export::run_exporter;
+pub use keys::AuditKeys;
+pub use verify::{VerifyOutcome, verify_trail};
+
+use crate::{Clock, CoreError, CoreResult, IdSource};
+
+/// Audit settings.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// `false` only for benchmarks (the server warns loudly); records are then not written.
+    pub enabled: bool,
+    /// Sign a checkpoint at least every this many records.
+    pub checkpoint_every: u64,
+    /// … and at least every this many seconds when the chain moved.
+    pub checkpoint_secs: u64,
+    /// Also append each checkpoint (JSON line) to this append-only file.
+    pub checkpoint_file: Option<PathBuf>,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            checkpoint_every: 1000,
+            checkpoint_secs: 60,
+            checkpoint_file: None,
+        }
+    }
+}
+
+/// The audit service of one FHIR service.
+pub(crate) struct Auditor {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
+    indexer: Arc<ward_store::index::Indexer>,
+    settings: AuditSettings,
+    writer: OnceCell<mpsc::Sender<writer::Job>>,
+    /// Highest `(seq, hash)` this process has seen committed, and the last checkpointed seq.
+    head: Arc<Mutex<Head>>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Head {
+    pub seq: u64,
+    pub hash: [u8; 32],
+    pub checkpointed: u64,
+}
+
+impl Auditor {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+        indexer: Arc<ward_store::index::Indexer>,
+        settings: AuditSettings,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            ids,
+            indexer,
+            settings,
+            writer: OnceCell::new(),
+            head: Arc::default(),
+        }
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        self.settings.enabled
+    }
+
+    /// The AuditEvent version of a record, with its search index rows.
+    fn event(&self, rec: &AuditRecord) -> CoreResult<NewVersion> {
+        let id = self.ids.new_id();
+        let now = self.clock.now();
+        let ev = rec.to_audit_event();
+        let index = self.indexer.index("AuditEvent", &ev);
+        let body = crate::resource::stamp(ev, &id, 1, now)?;
+        Ok(NewVersion {
+            rtype: "AuditEvent".into(),
+            id,
+            version: 1,
+            last_updated: now,
+            method: WriteMethod::Create,
+            body: Some(body),
+            patients: rec.patients.clone(),
+            index,
+        })
+    }
+
+    /// Appends records inside the caller's transaction (they commit or roll back with it).
+    pub(crate) async fn append_in(
+        &self,
+        tx: &mut dyn StoreTx,
+        recs: &[AuditRecord],
+    ) -> CoreResult<()> {
+        if !self.enabled() || recs.is_empty() {
+            return Ok(());
+        }
+        let events = recs
+            .iter()
+            .map(|r| self.event(r))
+            .collect::<CoreResult<Vec<_>>>()?;
+        let linked = tx.append_audit(events).await?;
+        crate::metrics::audit_appended(linked.len());
+        if let Some((seq, hash)) = linked.last() {
+            self.advanced(*seq, *hash).await;
+        }
+        Ok(())
+    }
+
+    /// Makes `rec` durable (group commit) before returning. Any failure is 503: no audit, no
+    /// answer.
+    pub(crate) async fn record(&self, rec: AuditRecord) -> CoreResult<()> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let event = self.event(&rec)?;
+        let sender = self.writer().await;
+        let (done, wait) = tokio::sync::oneshot::channel();
+        sender
+            .send(writer::Job::Append {
+                events: vec![event],
+                done,
+            })
+            .await
+            .map_err(|_| unavailable())?;
+        let linked = wait
+            .await
+            .map_err(|_| unavailable())?
+            .map_err(|_| unavailable())?;
+        if let Some((seq, hash)) = linked.last() {
+            self.advanced(*seq, *hash).await;
+        }
+        Ok(())
+    }
+
+    async fn writer(&self) -> &mpsc::Sender<writer::Job> {
+        self.writer
+            .get_or_init(|| async {
+                writer::spawn(
+                    self.store.clone(),
+                    self.clock.clone(),
+                    self.settings.clone(),
+                    self.head.clone(),
+                )
+            })
+            .await
+    }
+
+    /// Notes a committed chain head; asks for a checkpoint when enough records passed.
+    async fn advanced(&self, seq: u64, hash: [u8; 32]) {
+        let due = match self.head.lock() {
+            Ok(mut h) => {
+                if seq > h.seq {
+                    h.seq = seq;
+                    h.hash = hash;
+                }
+                h.seq >= h.checkpointed + self.settings.checkpoint_every
+            }
+            Err(_) => false,
+        };
+        if due {
+            let _ = self.writer().await.try_send(writer::Job::Checkpoint);
+        }
+    }
+}
+
+fn unavailable() -> CoreError {
+    CoreError::AuditUnavailable
+}

@@ -1,0 +1,323 @@
+//! FHIR interactions as services: the one place where authorization, validation, storage (and,
+//! later, audit) meet. Every path — REST, batch entry, transaction entry, operation — goes
+//! through [`FhirService::handle`], so each gets the same checks.
+
+mod audit;
+mod authz;
+mod batch;
+mod bundle;
+mod capability;
+mod compartment;
+mod conditional;
+mod confine;
+mod cursor;
+mod custom_params;
+mod disclosures;
+mod error;
+mod history;
+mod interaction;
+pub mod metrics;
+mod narrow;
+mod operation;
+mod query;
+mod read;
+mod request;
+mod resource;
+mod response;
+mod search;
+mod shape;
+mod tx_resolve;
+mod write;
+
+use std::sync::Arc;
+
+use ward_store::{Store, Timestamp};
+
+pub use audit::{AuditKeys, AuditSettings, VerifyOutcome, run_exporter, verify_trail};
+pub use cursor::CursorKey;
+pub use disclosures::Disclosure;
+pub use error::{CoreError, CoreResult, Issue, operation_outcome};
+pub use interaction::{
+    Interaction, Method, OpTarget, ResourceType, parse as parse_interaction, valid_id,
+};
+pub use query::parse_query;
+pub use request::{FhirRequest, PreferReturn, RequestContext, RequestHeaders, etag_version};
+pub use response::{FhirResponse, ResponseBody, Touched};
+
+/// The source of the current time (a parameter, so tests can fix it).
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_datetime(time::OffsetDateTime::now_utc())
+    }
+}
+
+/// The source of new logical ids (a parameter, so tests can fix it).
+pub trait IdSource: Send + Sync {
+    /// A fresh id, valid as a FHIR `id`.
+    fn new_id(&self) -> String;
+}
+
+/// Random UUIDs.
+#[derive(Debug, Default)]
+pub struct UuidIds;
+
+impl IdSource for UuidIds {
+    fn new_id(&self) -> String {
+        uuid::Uuid::new_v4().to_string()
+    }
+}
+
+/// Settings of the FHIR service.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// The FHIR base URL clients use, without a trailing slash (`https://host:port/fhir`).
+    pub base_url: String,
+    /// Default page size of history and search.
+    pub default_count: usize,
+    /// Largest page size a client may ask for.
+    pub max_count: usize,
+    /// Most entries a batch or transaction may carry.
+    pub max_bundle_entries: usize,
+    /// How long paging cursors stay valid, in seconds.
+    pub cursor_ttl_secs: i64,
+}
+
+impl CoreConfig {
+    /// Defaults for `base_url`.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            default_count: 50,
+            max_count: 1000,
+            max_bundle_entries: 10_000,
+            cursor_ttl_secs: 3600,
+        }
+    }
+}
+
+/// The FHIR service.
+#[derive(Clone)]
+pub struct FhirService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdSource>,
+    config: Arc<CoreConfig>,
+    cursors: Arc<CursorKey>,
+    indexer: Arc<ward_store::index::Indexer>,
+    search_params: Arc<ward_store::search::Registry>,
+    auditor: Arc<audit::Auditor>,
+}
+
+impl std::fmt::Debug for FhirService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FhirService")
+            .field("base_url", &self.config.base_url)
+            .finish()
+    }
+}
+
+impl FhirService {
+    /// Builds the service.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdSource>,
+        config: CoreConfig,
+        cursors: CursorKey,
+    ) -> Self {
+        let search_params = Arc::new(ward_store::search::Registry::new());
+        let indexer = Arc::new(ward_store::index::Indexer::with_registry(
+            &config.base_url,
+            search_params.clone(),
+        ));
+        let auditor = Arc::new(audit::Auditor::new(
+            store.clone(),
+            clock.clone(),
+            ids.clone(),
+            indexer.clone(),
+            AuditSettings::default(),
+        ));
+        Self {
+            store,
+            clock,
+            ids,
+            indexer,
+            search_params,
+            config: Arc::new(config),
+            cursors: Arc::new(cursors),
+            auditor,
+        }
+    }
+
+    /// Replaces the audit settings (before the service handles requests).
+    pub fn with_audit(mut self, settings: AuditSettings) -> Self {
+        self.auditor = Arc::new(audit::Auditor::new(
+            self.store.clone(),
+            self.clock.clone(),
+            self.ids.clone(),
+            self.indexer.clone(),
+            settings,
+        ));
+        self
+    }
+
+    /// Records a security event (login, token, rejected request, …) durably.
+    pub async fn audit_security(&self, rec: ward_audit::AuditRecord) -> CoreResult<()> {
+        self.auditor.record(rec).await
+    }
+
+    /// The current time as a FHIR instant (for audit records built outside the core).
+    pub fn now_instant(&self) -> String {
+        self.clock.now().to_fhir_instant()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    /// Handles one interaction: authorize, run it, and audit it. The audit record is durable
+    /// before this returns (writes commit it with their data); if it cannot be written the
+    /// caller gets 503 and no data.
+    pub async fn handle(&self, ctx: &RequestContext, req: FhirRequest) -> CoreResult<FhirResponse> {
+        let interaction = req.interaction.clone();
+        let query = audit_query(&req);
+        let result = self.authorized(ctx, req).await;
+        let (status, error, touched, subtype) = match &result {
+            Ok(r) if r.audited => return result,
+            Ok(r) => (r.status, None, r.touched.as_slice(), None),
+            Err(e) => (e.status(), Some(e.code()), &[][..], None),
+        };
+        let outcomes = audit::Outcomes {
+            status,
+            error,
+            touched,
+            query,
+            subtype,
+        };
+        let rec = audit::interaction_record(
+            ctx,
+            &interaction,
+            &outcomes,
+            self.now_instant(),
+            &self.config.base_url,
+        );
+        self.auditor.record(rec).await?;
+        result
+    }
+
+    async fn authorized(&self, ctx: &RequestContext, req: FhirRequest) -> CoreResult<FhirResponse> {
+        let access = authz::authorize(&ctx.principal, &req.interaction)?;
+        self.confine(&access, &req).await?;
+        self.dispatch(ctx, req, &access).await
+    }
+
+    /// Appends the audit record of a successful write to its transaction and commits both.
+    pub(crate) async fn commit_audited(
+        &self,
+        mut tx: Box<dyn ward_store::StoreTx>,
+        ctx: &RequestContext,
+        interaction: &Interaction,
+        resp: &mut FhirResponse,
+    ) -> CoreResult<()> {
+        let outcomes = audit::Outcomes {
+            status: resp.status,
+            error: None,
+            touched: &resp.touched,
+            query: None,
+            subtype: None,
+        };
+        let rec = audit::interaction_record(
+            ctx,
+            interaction,
+            &outcomes,
+            self.now_instant(),
+            &self.config.base_url,
+        );
+        self.auditor.append_in(&mut *tx, &[rec]).await?;
+        tx.commit().await?;
+        resp.audited = self.auditor.enabled();
+        Ok(())
+    }
+
+    /// The CapabilityStatement (public, no principal needed).
+    pub fn capabilities(&self) -> FhirResponse {
+        let statement = capability::statement(&self.config, &self.search_params);
+        let mut r = FhirResponse::json(200, statement);
+        r.phi = false;
+        r
+    }
+
+    async fn dispatch(
+        &self,
+        ctx: &RequestContext,
+        req: FhirRequest,
+        access: &authz::Access,
+    ) -> CoreResult<FhirResponse> {
+        use Interaction as I;
+        match req.interaction.clone() {
+            I::Capabilities => Ok(self.capabilities()),
+            I::Read(t, id) => self.read(t, &id, &req).await,
+            I::Vread(t, id, v) => self.vread(t, &id, v, &req).await,
+            I::HistoryInstance(..) | I::HistoryType(_) | I::HistorySystem => {
+                self.history(ctx, &req, access).await
+            }
+            I::Create(t) => match req.headers.if_none_exist.clone() {
+                Some(criteria) => {
+                    self.conditional_create(ctx, t, &req, &criteria, access)
+                        .await
+                }
+                None => self.create(ctx, t, &req).await,
+            },
+            I::Update(t, id) => self.update(ctx, t, &id, &req).await,
+            I::Patch(t, id) => self.patch(ctx, t, &id, &req).await,
+            I::Delete(t, id) => self.delete(ctx, t, &id, &req).await,
+            I::BatchOrTransaction => self.batch_or_transaction(ctx, &req).await,
+            I::Operation(name, target) if name == "reindex" => self.reindex(ctx, &target).await,
+            I::Operation(name, OpTarget::Instance(t, id))
+                if name == "disclosures" && t.as_str() == "Patient" =>
+            {
+                self.disclosures_operation(ctx, &id, &req).await
+            }
+            I::Operation(name, target) => self.operation(&name, &target, &req).await,
+            I::SearchType(_) | I::SearchSystem | I::SearchCompartment(..) => {
+                self.search(ctx, &req, access).await
+            }
+            I::ConditionalUpdate(t) => self.conditional_update(ctx, t, &req, access).await,
+            I::ConditionalPatch(t) => self.conditional_patch(ctx, t, &req, access).await,
+            I::ConditionalDelete(t) => self.conditional_delete(ctx, t, &req, access).await,
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}
+
+/// The query string a search or history was asked with (recorded in its audit record).
+fn audit_query(req: &FhirRequest) -> Option<String> {
+    use Interaction as I;
+    if !matches!(
+        req.interaction,
+        I::SearchType(_)
+            | I::SearchSystem
+            | I::SearchCompartment(..)
+            | I::HistoryType(_)
+            | I::HistorySystem
+            | I::HistoryInstance(..)
+    ) || req.params.is_empty()
+    {
+        return None;
+    }
+    let pairs: Vec<String> = req.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    Some(pairs.join("&"))
+}

@@ -1,0 +1,279 @@
+//! The admin API under `/auth/admin/`: the same operations as the `ward client add`,
+//! `ward user add`, `ward launch create` and break-glass review commands. It needs a bearer
+//! token of an operator (`ward token issue`) or of a user with the admin role (who logged in
+//! with MFA, which the role requires) holding the `ward:admin` scope, which only clients
+//! registered for it can obtain.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use ward_auth::oauth::{NewClient, NewUser, OAuthError};
+use ward_auth::{Principal, PrincipalKind};
+use ward_store::auth::{BreakGlassRecord, ClientRecord, UserRecord};
+
+use super::web::oauth_error;
+use crate::AppState;
+
+async fn admin(app: &AppState, headers: &HeaderMap) -> Result<Principal, Response> {
+    let Some(token) = crate::auth::bearer(headers) else {
+        return Err(oauth_error(&OAuthError {
+            error: "invalid_token",
+            description: "a bearer token is required".into(),
+            status: 401,
+        }));
+    };
+    let p = app
+        .authn
+        .authenticate(token, (app.now)())
+        .await
+        .map_err(|_| {
+            oauth_error(&OAuthError {
+                error: "invalid_token",
+                description: "the token is not valid".into(),
+                status: 401,
+            })
+        })?;
+    let ok = p.kind == PrincipalKind::Operator
+        || (p.kind == PrincipalKind::User
+            && p.role.as_deref() == Some("admin")
+            && p.scopes.has(ward_auth::oauth::policy::ADMIN_SCOPE));
+    if ok {
+        Ok(p)
+    } else {
+        Err(oauth_error(&OAuthError::access_denied(
+            "the admin API needs an operator or admin token",
+        )))
+    }
+}
+
+fn body_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Option<T> {
+    serde_json::from_slice(body).ok()
+}
+
+fn bad_json() -> Response {
+    oauth_error(&OAuthError::invalid_request(
+        "the body is not the expected JSON",
+    ))
+}
+
+fn client_json(c: &ClientRecord) -> Value {
+    json!({
+        "client_id": c.id, "kind": c.kind, "scope": c.scope, "redirect_uris": c.redirect_uris,
+        "jwks_url": c.jwks_url, "has_jwks": c.jwks.is_some(),
+        "has_secret": c.secret_hash.is_some(), "disabled": c.disabled
+    })
+}
+
+fn user_json(u: &UserRecord) -> Value {
+    json!({
+        "id": u.id, "username": u.username, "role": u.role, "fhirUser": u.fhir_user,
+        "patient": u.patient, "mfa": u.totp_confirmed, "break_glass": u.break_glass,
+        "disabled": u.disabled
+    })
+}
+
+/// The JSON form of a break-glass grant.
+pub(crate) fn break_glass_json(g: &BreakGlassRecord) -> Value {
+    json!({
+        "id": g.id, "user": g.username, "reason": g.reason, "opened": g.opened,
+        "expires": g.expires, "reviewed_by": g.reviewed_by, "reviewed_at": g.reviewed_at,
+        "review_note": g.review_note
+    })
+}
+
+#[derive(Deserialize)]
+struct ClientBody {
+    client_id: String,
+    kind: String,
+    scope: String,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    jwks: Option<Value>,
+    jwks_url: Option<String>,
+}
+
+/// `POST /auth/admin/clients`.
+pub(crate) async fn add_client(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = admin(&app, &headers).await {
+        return r;
+    }
+    let Some(b) = body_json::<ClientBody>(&body) else {
+        return bad_json();
+    };
+    let c = NewClient {
+        id: b.client_id,
+        kind: b.kind,
+        scope: b.scope,
+        redirect_uris: b.redirect_uris,
+        jwks: b.jwks.map(|v| v.to_string()),
+        jwks_url: b.jwks_url,
+    };
+    match app.auth.add_client(c, (app.now)()).await {
+        Ok(reg) => {
+            let mut v = client_json(&reg.record);
+            if let (Some(s), Some(m)) = (reg.secret, v.as_object_mut()) {
+                m.insert("client_secret".into(), json!(s));
+            }
+            (StatusCode::CREATED, Json(v)).into_response()
+        }
+        Err(e) => oauth_error(&e),
+    }
+}
+
+/// `GET /auth/admin/clients`.
+pub(crate) async fn list_clients(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin(&app, &headers).await {
+        return r;
+    }
+    match app.auth.store().list_clients().await {
+        Ok(cs) => Json(json!(cs.iter().map(client_json).collect::<Vec<_>>())).into_response(),
+        Err(e) => oauth_error(&e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct UserBody {
+    username: String,
+    role: String,
+    password: String,
+    #[serde(rename = "fhirUser")]
+    fhir_user: Option<String>,
+    patient: Option<String>,
+    #[serde(default)]
+    break_glass: bool,
+}
+
+/// `POST /auth/admin/users`.
+pub(crate) async fn add_user(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = admin(&app, &headers).await {
+        return r;
+    }
+    let Some(b) = body_json::<UserBody>(&body) else {
+        return bad_json();
+    };
+    let u = NewUser {
+        username: b.username,
+        role: b.role,
+        password: b.password,
+        fhir_user: b.fhir_user,
+        patient: b.patient,
+        break_glass: b.break_glass,
+    };
+    match app.auth.add_user(u, (app.now)()).await {
+        Ok(rec) => (StatusCode::CREATED, Json(user_json(&rec))).into_response(),
+        Err(e) => oauth_error(&e),
+    }
+}
+
+/// `GET /auth/admin/users`.
+pub(crate) async fn list_users(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin(&app, &headers).await {
+        return r;
+    }
+    match app.auth.store().list_users().await {
+        Ok(us) => Json(json!(us.iter().map(user_json).collect::<Vec<_>>())).into_response(),
+        Err(e) => oauth_error(&e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct LaunchBody {
+    patient: Option<String>,
+    encounter: Option<String>,
+}
+
+/// `POST /auth/admin/launches`.
+pub(crate) async fn create_launch(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = admin(&app, &headers).await {
+        return r;
+    }
+    let Some(b) = body_json::<LaunchBody>(&body) else {
+        return bad_json();
+    };
+    match app
+        .auth
+        .create_launch(b.patient, b.encounter, (app.now)())
+        .await
+    {
+        Ok(l) => (
+            StatusCode::CREATED,
+            Json(
+                json!({"launch": l.id, "patient": l.patient, "encounter": l.encounter,
+                "expires": l.expires}),
+            ),
+        )
+            .into_response(),
+        Err(e) => oauth_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PendingQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+/// `GET /auth/admin/break-glass[?all=true]`: the review queue (unreviewed grants by default).
+pub(crate) async fn list_break_glass(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PendingQuery>,
+) -> Response {
+    if let Err(r) = admin(&app, &headers).await {
+        return r;
+    }
+    match app.auth.store().list_break_glass(!q.all).await {
+        Ok(gs) => Json(json!(gs.iter().map(break_glass_json).collect::<Vec<_>>())).into_response(),
+        Err(e) => oauth_error(&e.into()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct ReviewBody {
+    note: Option<String>,
+}
+
+/// `POST /auth/admin/break-glass/{id}/review`.
+pub(crate) async fn review_break_glass(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let p = match admin(&app, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let b: ReviewBody = if body.is_empty() {
+        ReviewBody::default()
+    } else {
+        match body_json(&body) {
+            Some(b) => b,
+            None => return bad_json(),
+        }
+    };
+    match app
+        .auth
+        .review_break_glass(&id, &p.subject, b.note, (app.now)())
+        .await
+    {
+        Ok(g) => Json(break_glass_json(&g)).into_response(),
+        Err(e) => oauth_error(&e),
+    }
+}

@@ -1,0 +1,675 @@
+//! The login, MFA, TOTP enrollment, patient picker, consent, logout and break-glass pages,
+//! server-rendered with askama (auto-escaped), CSRF-protected, with a page-specific CSP.
+//! Each handler loads the session, calls the authorization server once and renders or
+//! redirects.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use ward_auth::oauth::{
+    AuthRequest, AuthorizeFailure, AuthorizeParams, ConsentItem, LoginOutcome, NextStep,
+    OAuthError, error_redirect,
+};
+use ward_store::auth::SessionRecord;
+
+use super::web::{SourceAddr, check_csrf, cookie, form, html, pairs, see_other, set_cookie};
+use crate::AppState;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    error: &'a str,
+    csrf: &'a str,
+    client: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mfa.html")]
+struct MfaPage<'a> {
+    error: &'a str,
+    csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "enroll.html")]
+struct EnrollPage<'a> {
+    error: &'a str,
+    csrf: &'a str,
+    qr_svg: &'a str,
+    secret: &'a str,
+    recovery_codes: &'a [String],
+}
+
+#[derive(Template)]
+#[template(path = "patient.html")]
+struct PatientPage<'a> {
+    error: &'a str,
+    csrf: &'a str,
+    client: &'a str,
+    /// The name searched for, and what it found (id, display name, birth date).
+    query: &'a str,
+    found: &'a [PickRow],
+    searched: bool,
+}
+
+/// One row of the patient picker's results.
+pub(crate) struct PickRow {
+    pub id: String,
+    pub name: String,
+    pub birth_date: String,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    error: &'a str,
+    csrf: &'a str,
+    client: &'a str,
+    patient: &'a str,
+    items: &'a [ConsentItem],
+    break_glass: bool,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub(crate) struct MessagePage<'a> {
+    pub error: &'a str,
+    pub heading: &'a str,
+    pub message: &'a str,
+    pub csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "break_glass.html")]
+struct BreakGlassPage<'a> {
+    error: &'a str,
+    csrf: &'a str,
+    max_minutes: i64,
+}
+
+fn render(status: StatusCode, t: &impl Template, form_target: Option<&str>) -> Response {
+    match t.render() {
+        Ok(body) => html(status, body, form_target),
+        Err(_) => html(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "<!doctype html><title>Error</title><p>An internal error occurred.</p>".into(),
+            None,
+        ),
+    }
+}
+
+/// A page that only states a message (errors, "signed out").
+pub(crate) fn message(status: StatusCode, heading: &str, text: &str, csrf: &str) -> Response {
+    let page = MessagePage {
+        error: "",
+        heading,
+        message: text,
+        csrf,
+    };
+    render(status, &page, None)
+}
+
+fn failure(e: &OAuthError) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+    message(status, "The request cannot continue", &e.description, "")
+}
+
+/// The live session named by the request's cookie.
+async fn session(app: &AppState, headers: &HeaderMap) -> Result<SessionRecord, Response> {
+    let expired = || {
+        message(
+            StatusCode::UNAUTHORIZED,
+            "Your session has ended",
+            "You were signed out after a period of inactivity, or the session expired. Go back to the app and start again.",
+            "",
+        )
+    };
+    let Some(c) = cookie(headers) else {
+        return Err(expired());
+    };
+    match app.auth.load_session(&c, (app.now)()).await {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(expired()),
+        Err(e) => Err(failure(&e)),
+    }
+}
+
+fn pending(s: &SessionRecord) -> Option<AuthRequest> {
+    s.pending
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+}
+
+fn step_url(step: &NextStep) -> &'static str {
+    match step {
+        NextStep::Login => "/auth/login",
+        NextStep::Mfa => "/auth/mfa",
+        NextStep::EnrollTotp => "/auth/totp",
+        NextStep::PickPatient => "/auth/patient",
+        NextStep::Consent => "/auth/consent",
+    }
+}
+
+/// Where a session goes next: the pending request's next page, or the signed-in page.
+async fn advance(app: &AppState, s: &SessionRecord) -> Response {
+    let Some(req) = pending(s) else {
+        return match app.auth.session_user(s).await {
+            Ok(Some(u)) if !s.mfa_done && u.totp_confirmed => see_other("/auth/mfa"),
+            Ok(Some(_)) if !s.mfa_done => see_other("/auth/totp"),
+            Ok(Some(_)) => message(
+                StatusCode::OK,
+                "Signed in",
+                "You are signed in to Ward.",
+                &s.csrf,
+            ),
+            Ok(None) => see_other("/auth/login"),
+            Err(e) => failure(&e),
+        };
+    };
+    match app.auth.next_step(s, &req).await {
+        Ok(NextStep::Mfa) if s.user_id.is_some() && !s.mfa_done => see_other("/auth/mfa"),
+        Ok(step) => see_other(step_url(&step)),
+        Err(e) => failure(&e),
+    }
+}
+
+/// `GET /auth/authorize`.
+pub(crate) async fn authorize_get(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(p): Query<AuthorizeParams>,
+) -> Response {
+    authorize(app, headers, p).await
+}
+
+/// `POST /auth/authorize` (SMART `authorize-post`).
+pub(crate) async fn authorize_post(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match form::<AuthorizeParams>(&body) {
+        Ok(p) => authorize(app, headers, p).await,
+        Err(e) => failure(&e),
+    }
+}
+
+async fn authorize(app: AppState, headers: HeaderMap, p: AuthorizeParams) -> Response {
+    let now = (app.now)();
+    let req = match app.auth.validate_authorize(&p, now).await {
+        Ok(r) => r,
+        Err(AuthorizeFailure::Show(e)) => return failure(&e),
+        Err(AuthorizeFailure::Redirect(url)) => return see_other(&url),
+    };
+    let existing = match cookie(&headers) {
+        Some(c) => app.auth.load_session(&c, now).await.ok().flatten(),
+        None => None,
+    };
+    let (mut s, new_cookie) = match existing {
+        Some(s) => (s, None),
+        None => match app.auth.new_session(now).await {
+            Ok(v) => (v.record, Some(v.cookie)),
+            Err(e) => return failure(&e),
+        },
+    };
+    s.pending = serde_json::to_string(&req).ok();
+    if let Err(e) = app.auth.save_session(&s).await {
+        return failure(&e);
+    }
+    let mut r = advance(&app, &s).await;
+    if let Some(c) = new_cookie {
+        set_cookie(&mut r, &c, app.auth.settings().session_absolute);
+    }
+    r
+}
+
+/// `GET /auth/login`.
+pub(crate) async fn login_get(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let now = (app.now)();
+    let existing = match cookie(&headers) {
+        Some(c) => app.auth.load_session(&c, now).await.ok().flatten(),
+        None => None,
+    };
+    let (s, new_cookie) = match existing {
+        Some(s) => (s, None),
+        None => match app.auth.new_session(now).await {
+            Ok(v) => (v.record, Some(v.cookie)),
+            Err(e) => return failure(&e),
+        },
+    };
+    let client = pending(&s).map(|r| r.client_id).unwrap_or_default();
+    let page = LoginPage {
+        error: "",
+        csrf: &s.csrf,
+        client: &client,
+    };
+    let mut r = render(StatusCode::OK, &page, None);
+    if let Some(c) = new_cookie {
+        set_cookie(&mut r, &c, app.auth.settings().session_absolute);
+    }
+    r
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /auth/login`.
+pub(crate) async fn login_post(
+    State(app): State<AppState>,
+    SourceAddr(addr): SourceAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let s = match session(&app, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let f: LoginForm = match form(&body) {
+        Ok(f) => f,
+        Err(e) => return failure(&e),
+    };
+    if let Err(e) = check_csrf(&s, f.csrf.as_deref()) {
+        return failure(&e);
+    }
+    let now = (app.now)();
+    let outcome = app
+        .auth
+        .login(&s, f.username.trim(), &f.password, &addr, now)
+        .await;
+    let client = pending(&s).map(|r| r.client_id).unwrap_or_default();
+    let retry = |status, error: &str| {
+        let page = LoginPage {
+            error,
+            csrf: &s.csrf,
+            client: &client,
+        };
+        render(status, &page, None)
+    };
+    match outcome {
+        Ok(LoginOutcome::Ok(view)) => {
+            let mut r = advance(&app, &view.record).await;
+            set_cookie(&mut r, &view.cookie, app.auth.settings().session_absolute);
+            r
+        }
+        Ok(LoginOutcome::Failed) => retry(
+            StatusCode::UNAUTHORIZED,
+            "The user name or password is not right.",
+        ),
+        Ok(LoginOutcome::Locked) => retry(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed attempts. Wait a few minutes and try again.",
+        ),
+        Err(e) => failure(&e),
+    }
+}
+
+/// `GET /auth/mfa`.
+pub(crate) async fn mfa_get(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    match session(&app, &headers).await {
+        Ok(s) if s.user_id.is_some() => render(
+            StatusCode::OK,
+            &MfaPage {
+                error: "",
+                csrf: &s.csrf,
+            },
+            None,
+        ),
+        Ok(_) => see_other("/auth/login"),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /auth/mfa` and `POST /auth/totp` (enrollment confirmation).
+pub(crate) async fn mfa_post(
+    State(app): State<AppState>,
+    SourceAddr(addr): SourceAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut s = match session(&app, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let f: CodeForm = match form(&body) {
+        Ok(f) => f,
+        Err(e) => return failure(&e),
+    };
+    if let Err(e) = check_csrf(&s, f.csrf.as_deref()) {
+        return failure(&e);
+    }
+    let now = (app.now)();
+    let (status, error) = match app.auth.verify_mfa(&mut s, &f.code, &addr, now).await {
+        Ok(LoginOutcome::Ok(_)) => return advance(&app, &s).await,
+        Ok(LoginOutcome::Failed) => (
+            StatusCode::UNAUTHORIZED,
+            "That code is not right. Try the next one your app shows.",
+        ),
+        Ok(LoginOutcome::Locked) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed attempts. Wait a few minutes and try again.",
+        ),
+        Err(e) => return failure(&e),
+    };
+    let page = MfaPage {
+        error,
+        csrf: &s.csrf,
+    };
+    render(status, &page, None)
+}
+
+/// `GET /auth/totp`: starts enrollment and shows the QR code and recovery codes once.
+pub(crate) async fn totp_get(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let s = match session(&app, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match app.auth.begin_enrollment(&s).await {
+        Ok(en) => {
+            let page = EnrollPage {
+                error: "",
+                csrf: &s.csrf,
+                qr_svg: &en.qr_svg,
+                secret: &en.secret_base32,
+                recovery_codes: &en.recovery_codes,
+            };
+            render(StatusCode::OK, &page, None)
+        }
+        Err(e) => failure(&e),
+    }
+}
+
+#[derive(Deserialize)]
+struct PatientForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    patient: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PickQuery {
+    #[serde(default)]
+    name: String,
+}
+
+/// `GET /auth/patient[?name=…]`: the picker, with a search by name run as the signed-in user
+/// (so it is authorized and audited like any other search).
+pub(crate) async fn patient_get(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    source: super::SourceAddr,
+    axum::extract::Query(q): axum::extract::Query<PickQuery>,
+) -> Response {
+    let s = match session(&app, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let client = pending(&s).map(|r| r.client_id).unwrap_or_default();
+    let query = q.name.trim();
+    let (found, error) = if query.is_empty() {
+        (Vec::new(), "")
+    } else {
+        match app.auth.session_user(&s).await {
+            Ok(Some(user)) => match super::picker::search(&app, &user, query, &source.0).await {
+                Ok(rows) => (rows, ""),
+                Err(_) => (Vec::new(), "The search could not be run."),
+            },
+            _ => return see_other("/auth/login"),
+        }
+    };
+    let page = PatientPage {
+        error,
+        csrf: &s.csrf,
+        client: &client,
+        query,
+        found: &found,
+        searched: !query.is_empty(),
+    };
+    render(StatusCode::OK, &page, None)
+}
+
+/// `POST /auth/patient`.
+pub(crate) async fn patient_post(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    source: super::SourceAddr,
+    body: Bytes,
+) -> Response {
+    let mut s = match session(&app, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let f: PatientForm = match form(&body) {
+        Ok(f) => f,
+        Err(e) => return failure(&e),
+    };
+    if let Err(e) = check_csrf(&s, f.csrf.as_deref()) {
+        return failure(&e);
+    }
+    let id = f.patient.trim().trim_start_matches("Patient/");
+    let Some(mut req) = pending(&s) else {
+        return see_other("/auth/login");
+    };
+    if !ward_core::valid_id(id) {
+        let client = req.client_id.clone();
+        let page = PatientPage {
+            error: "That is not a valid patient id.",
+            csrf: &s.csrf,
+            client: &client,
+            query: "",
+            found: &[],
+            searched: false,
+        };
+        return render(StatusCode::BAD_REQUEST, &page, None);
+    }
+    let known = match app.auth.session_user(&s).await {
+        Ok(Some(user)) => super::picker::exists(&app, &user, id, &source.0).await,
+        _ => return see_other("/auth/login"),
+    };
+    if !matches!(known, Ok(true)) {
+        let client = req.client_id.clone();
+        let page = PatientPage {
+            error: "No patient with that id can be opened.",
+            csrf: &s.csrf,
+            client: &client,
+            query: "",
+            found: &[],
+            searched: false,
+        };
+        return render(StatusCode::BAD_REQUEST, &page, None);
+    }
+    req.picked_patient = Some(id.to_owned());
+    s.pending = serde_json::to_string(&req).ok();
+    if let Err(e) = app.auth.save_session(&s).await {
+        return failure(&e);
+    }
+    advance(&app, &s).await
+}
+
+/// The origin (`scheme://host:port`) of a redirect URI, for the consent page's CSP.
+fn origin(uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    Some(format!("{scheme}://{host}"))
+}
+
+/// `GET /auth/consent`.
+pub(crate) async fn consent_get(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let s = match session(&app, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (Some(req), Ok(Some(user))) = (pending(&s), app.auth.session_user(&s).await) else {
+        return see_other("/auth/login");
+    };
+    if !s.mfa_done {
+        return see_other("/auth/mfa");
+    }
+    let items = match app.auth.consent_items(&req, &user).await {
+        Ok(i) => i,
+        Err(e) => return failure(&e),
+    };
+    let patient = ward_auth::oauth::AuthServer::patient_context(&req, &user).unwrap_or_default();
+    let btg = app
+        .auth
+        .break_glass_active(&user.id, (app.now)())
+        .await
+        .unwrap_or(false);
+    let page = ConsentPage {
+        error: "",
+        csrf: &s.csrf,
+        client: &req.client_id,
+        patient: &patient,
+        items: &items,
+        break_glass: btg,
+    };
+    render(StatusCode::OK, &page, origin(&req.redirect_uri).as_deref())
+}
+
+/// `POST /auth/consent`: allow (with the ticked scopes) or deny; back to the app either way.
+pub(crate) async fn consent_post(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut s = match session(&app, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let fields = match pairs(&body) {
+        Ok(f) => f,
+        Err(e) => return failure(&e),
+    };
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    if let Err(e) = check_csrf(&s, get("csrf")) {
+        return failure(&e);
+    }
+    let Some(req) = pending(&s) else {
+        return see_other("/auth/login");
+    };
+    s.pending = None;
+    if let Err(e) = app.auth.save_session(&s).await {
+        return failure(&e);
+    }
+    if get("decision") != Some("allow") {
+        let e = OAuthError::access_denied("the user denied access");
+        return see_other(&error_redirect(&req.redirect_uri, &e, req.state.as_deref()));
+    }
+    let ticked: Vec<String> = fields
+        .iter()
+        .filter(|(n, _)| n == "scope")
+        .map(|(_, v)| v.clone())
+        .collect();
+    match app.auth.approve(&s, &req, &ticked, (app.now)()).await {
+        Ok(url) => see_other(&url),
+        Err(e) => see_other(&error_redirect(&req.redirect_uri, &e, req.state.as_deref())),
+    }
+}
+
+/// `POST /auth/logout`.
+pub(crate) async fn logout(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let s = match session(&app, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let f: CodeForm = match form(&body) {
+        Ok(f) => f,
+        Err(e) => return failure(&e),
+    };
+    if let Err(e) = check_csrf(&s, f.csrf.as_deref()) {
+        return failure(&e);
+    }
+    if let Some(c) = cookie(&headers)
+        && let Err(e) = app.auth.end_session(&c).await
+    {
+        return failure(&e);
+    }
+    let mut r = message(
+        StatusCode::OK,
+        "Signed out",
+        "You have signed out of Ward.",
+        "",
+    );
+    set_cookie(&mut r, "", 0);
+    r
+}
+
+/// `GET /auth/break-glass`.
+pub(crate) async fn break_glass_get(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    match session(&app, &headers).await {
+        Ok(s) if s.mfa_done && s.user_id.is_some() => {
+            let page = BreakGlassPage {
+                error: "",
+                csrf: &s.csrf,
+                max_minutes: app.auth.settings().break_glass_max / 60,
+            };
+            render(StatusCode::OK, &page, None)
+        }
+        Ok(_) => see_other("/auth/login"),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct BreakGlassForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    reason: String,
+    minutes: Option<i64>,
+}
+
+/// `POST /auth/break-glass`.
+pub(crate) async fn break_glass_post(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let s = match session(&app, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let f: BreakGlassForm = match form(&body) {
+        Ok(f) => f,
+        Err(e) => return failure(&e),
+    };
+    if let Err(e) = check_csrf(&s, f.csrf.as_deref()) {
+        return failure(&e);
+    }
+    match app
+        .auth
+        .open_break_glass(&s, &f.reason, f.minutes, (app.now)())
+        .await
+    {
+        Ok(g) => {
+            let until = g.expires - g.opened;
+            let text = format!(
+                "Emergency access is open for {} minutes. It will be reviewed.",
+                until / 60
+            );
+            match pending(&s) {
+                Some(_) => advance(&app, &s).await,
+                None => message(StatusCode::OK, "Emergency access open", &text, &s.csrf),
+            }
+        }
+        Err(e) => failure(&e),
+    }
+}

@@ -1,0 +1,300 @@
+//! Helpers for the SMART tests: a tiny browser (one cookie, forms, CSRF tokens scraped from
+//! pages), PKCE pairs, and shortcuts that register clients and users through the server API.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use axum::body::Body;
+use axum::http::Request;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+use ward_auth::oauth::{NewClient, NewUser};
+
+use crate::common::{PUBLIC, Resp, TestApp};
+
+pub const REDIRECT: &str = "https://app.test/callback";
+pub const AUD: &str = "https://ward.test/fhir";
+
+/// A browser: one session cookie, follows nothing automatically.
+pub struct Browser<'a> {
+    pub app: &'a TestApp,
+    pub cookie: Option<String>,
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Self { app, cookie: None }
+    }
+
+    fn absorb(&mut self, r: &Resp) {
+        for v in r.headers.get_all("set-cookie") {
+            let v = v.to_str().unwrap();
+            let first = v.split(';').next().unwrap();
+            let (_, val) = first.split_once('=').unwrap();
+            self.cookie = if val.is_empty() {
+                None
+            } else {
+                Some(val.to_owned())
+            };
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Resp {
+        let mut b = Request::get(path);
+        if let Some(c) = &self.cookie {
+            b = b.header("cookie", format!("ward_session={c}"));
+        }
+        let r = self.app.send(b.body(Body::empty()).unwrap()).await;
+        self.absorb(&r);
+        r
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
+        let body = serde_urlencoded::to_string(form).unwrap();
+        let mut b = Request::post(path).header("content-type", "application/x-www-form-urlencoded");
+        if let Some(c) = &self.cookie {
+            b = b.header("cookie", format!("ward_session={c}"));
+        }
+        let r = self.app.send(b.body(Body::from(body)).unwrap()).await;
+        self.absorb(&r);
+        r
+    }
+
+    /// GETs `path` and returns the page's CSRF token.
+    pub async fn csrf(&mut self, path: &str) -> (Resp, String) {
+        let r = self.get(path).await;
+        let csrf = scrape(&text(&r), "name=\"csrf\" value=\"").unwrap_or_default();
+        (r, csrf)
+    }
+}
+
+/// Decodes the numeric entities askama writes (`&#34;`, `&#x2f;`, …) and `&amp;`.
+pub fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("&") {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let Some(end) = tail.find(';') else {
+            out.push_str(tail);
+            return out;
+        };
+        let ent = &tail[1..end];
+        let ch = match ent {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            _ if ent.starts_with("#x") => u32::from_str_radix(&ent[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
+            _ if ent.starts_with('#') => ent[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match ch {
+            Some(c) => out.push(c),
+            None => out.push_str(&tail[..=end]),
+        }
+        rest = &tail[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+pub fn text(r: &Resp) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+/// The text after `marker` up to the next `"` or `<`.
+pub fn scrape(page: &str, marker: &str) -> Option<String> {
+    let start = page.find(marker)? + marker.len();
+    let rest = &page[start..];
+    let end = rest.find(['"', '<']).unwrap_or(rest.len());
+    Some(rest[..end].to_owned())
+}
+
+pub fn location(r: &Resp) -> String {
+    r.header("location").unwrap_or("").to_owned()
+}
+
+/// A PKCE verifier and its S256 challenge.
+pub fn pkce() -> (String, String) {
+    let v = URL_SAFE_NO_PAD.encode(ward_crypto::random_bytes::<32>().unwrap());
+    let c = URL_SAFE_NO_PAD.encode(ward_crypto::sha256(v.as_bytes()));
+    (v, c)
+}
+
+/// A query parameter of a URL.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let q = url.split_once('?')?.1;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).ok()?;
+    pairs.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+pub fn authorize_url(client: &str, scope: &str, challenge: &str, extra: &[(&str, &str)]) -> String {
+    let mut q = vec![
+        ("response_type", "code"),
+        ("client_id", client),
+        ("redirect_uri", REDIRECT),
+        ("scope", scope),
+        ("state", "st-123"),
+        ("aud", AUD),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    q.extend_from_slice(extra);
+    format!(
+        "/auth/authorize?{}",
+        serde_urlencoded::to_string(&q).unwrap()
+    )
+}
+
+pub async fn public_client(app: &TestApp, id: &str, scope: &str) {
+    app.auth
+        .add_client(
+            NewClient {
+                id: id.into(),
+                kind: "public".into(),
+                scope: scope.into(),
+                redirect_uris: vec![REDIRECT.into()],
+                ..NewClient::default()
+            },
+            crate::common::now(),
+        )
+        .await
+        .unwrap();
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub async fn user(
+    app: &TestApp,
+    name: &str,
+    role: &str,
+    patient: Option<&str>,
+    fhir_user: Option<&str>,
+) {
+    app.auth
+        .add_user(
+            NewUser {
+                username: name.into(),
+                role: role.into(),
+                password: PASSWORD.into(),
+                patient: patient.map(str::to_owned),
+                fhir_user: fhir_user.map(str::to_owned),
+                break_glass: false,
+            },
+            crate::common::now(),
+        )
+        .await
+        .unwrap();
+}
+
+/// POSTs a form to the token endpoint (optionally with Basic credentials).
+pub async fn token_request(
+    app: &TestApp,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> Resp {
+    let body = serde_urlencoded::to_string(form).unwrap();
+    let mut b =
+        Request::post("/auth/token").header("content-type", "application/x-www-form-urlencoded");
+    if let Some((id, secret)) = basic {
+        let v = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+        b = b.header("authorization", format!("Basic {v}"));
+    }
+    app.send(b.body(Body::from(body)).unwrap()).await
+}
+
+/// GET on the FHIR API with a bearer token.
+pub async fn fhir_get(app: &TestApp, path: &str, token: &str) -> Resp {
+    app.send(
+        Request::get(path)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+}
+
+/// Creates resources with the operator token and fixed ids.
+pub async fn seed(app: &TestApp, resources: &[Value]) {
+    for r in resources {
+        let t = r["resourceType"].as_str().unwrap();
+        let id = r["id"].as_str().unwrap();
+        let resp = app.put(&format!("/fhir/{t}/{id}"), r).await;
+        assert!(resp.status.is_success(), "{}", text(&resp));
+    }
+}
+
+/// Runs a full standalone launch for `username` and returns the token response.
+pub async fn launch(
+    app: &TestApp,
+    client: &str,
+    username: &str,
+    scope: &str,
+    extra: &[(&str, &str)],
+) -> Value {
+    let (verifier, challenge) = pkce();
+    let mut b = Browser::new(app);
+    let r = b
+        .get(&authorize_url(client, scope, &challenge, extra))
+        .await;
+    assert_eq!(r.status, 303, "{}", text(&r));
+    assert_eq!(location(&r), "/auth/login");
+    let (_, csrf) = b.csrf("/auth/login").await;
+    let r = b
+        .post(
+            "/auth/login",
+            &[
+                ("csrf", &csrf),
+                ("username", username),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", text(&r));
+    let mut next = location(&r);
+    if next == "/auth/patient" {
+        let (_, csrf) = b.csrf("/auth/patient").await;
+        let r = b
+            .post("/auth/patient", &[("csrf", &csrf), ("patient", "p1")])
+            .await;
+        next = location(&r);
+    }
+    assert_eq!(next, "/auth/consent");
+    let (page, csrf) = b.csrf("/auth/consent").await;
+    let page = text(&page);
+    let mut form: Vec<(&str, String)> = vec![("csrf", csrf), ("decision", "allow".into())];
+    let mut rest = page.as_str();
+    while let Some(v) = scrape(rest, "name=\"scope\" value=\"") {
+        let at = rest.find("name=\"scope\" value=\"").unwrap() + 20;
+        rest = &rest[at..];
+        form.push(("scope", unescape(&v)));
+    }
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = b.post("/auth/consent", &pairs).await;
+    let back = location(&r);
+    assert!(back.starts_with(REDIRECT), "{back}");
+    assert_eq!(query_param(&back, "state").as_deref(), Some("st-123"));
+    let code = query_param(&back, "code").unwrap();
+    let r = token_request(
+        app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+            ("client_id", client),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    r.json()
+}
+
+pub fn public_url() -> &'static str {
+    PUBLIC
+}

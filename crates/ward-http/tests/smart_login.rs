@@ -1,0 +1,460 @@
+//! Login pages (issue #5 items 8–10): TOTP (RFC 6238) enrollment with QR code and recovery
+//! codes, mandatory for admin and auditor; codes never accepted twice; lockout after five
+//! failures in fifteen minutes per account and per source address, with one message that never
+//! reveals whether a user exists; automatic logoff after the idle timeout; CSRF tokens; cookie
+//! attributes; break-glass emergency access marked purposeOfUse BTG and queued for review.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+mod oauth;
+
+use std::sync::atomic::Ordering;
+
+use axum::body::Body;
+use axum::http::Request;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use totp_rs::{Builder, Secret};
+
+use common::app;
+use oauth::*;
+
+fn totp_code(secret_b32: &str, at: i64) -> String {
+    let secret = Secret::try_from_base32(secret_b32).unwrap();
+    Builder::new()
+        .with_secret(secret)
+        .build()
+        .unwrap()
+        .generate(at as u64)
+        .to_string()
+}
+
+async fn login(b: &mut Browser<'_>, username: &str, password: &str) -> common::Resp {
+    let (_, csrf) = b.csrf("/auth/login").await;
+    b.post(
+        "/auth/login",
+        &[
+            ("csrf", &csrf),
+            ("username", username),
+            ("password", password),
+        ],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admins_must_enroll_totp_and_then_pass_it() {
+    let app = app().await;
+    public_client(&app, "app", "user/*.rs").await;
+    user(&app, "root", "admin", None, None).await;
+    let clock = app.now.clone();
+    let (_, c) = pkce();
+    let mut b = Browser::new(&app);
+    b.get(&authorize_url("app", "user/*.rs", &c, &[])).await;
+    let r = login(&mut b, "root", PASSWORD).await;
+    assert_eq!(
+        location(&r),
+        "/auth/totp",
+        "enrollment is mandatory for admins"
+    );
+    let consent = b.get("/auth/consent").await;
+    assert_eq!(
+        location(&consent),
+        "/auth/mfa",
+        "no consent before the second factor"
+    );
+    let (page, csrf) = b.csrf("/auth/totp").await;
+    let page = text(&page);
+    assert!(page.contains("<svg"), "QR code inline");
+    assert_eq!(page.matches("<li><code>").count(), 10, "ten recovery codes");
+    let secret = scrape(&page, "<code id=\"totp-secret\">").unwrap();
+    let recovery = scrape(&page, "<li><code>").unwrap();
+    let t0 = clock.load(Ordering::SeqCst);
+    let r = b
+        .post("/auth/totp", &[("csrf", &csrf), ("code", "000000")])
+        .await;
+    assert_eq!(r.status, 401);
+    let r = b
+        .post(
+            "/auth/totp",
+            &[("csrf", &csrf), ("code", &totp_code(&secret, t0))],
+        )
+        .await;
+    assert_eq!(location(&r), "/auth/consent", "{}", text(&r));
+
+    // Second login: the MFA page, the same code is refused (same time step), the next works.
+    let mut b2 = Browser::new(&app);
+    b2.get(&authorize_url("app", "user/*.rs", &c, &[])).await;
+    let r = login(&mut b2, "root", PASSWORD).await;
+    assert_eq!(location(&r), "/auth/mfa");
+    let (_, csrf) = b2.csrf("/auth/mfa").await;
+    let r = b2
+        .post(
+            "/auth/mfa",
+            &[("csrf", &csrf), ("code", &totp_code(&secret, t0))],
+        )
+        .await;
+    assert_eq!(r.status, 401, "a code is accepted once");
+    clock.fetch_add(30, Ordering::SeqCst);
+    let r = b2
+        .post(
+            "/auth/mfa",
+            &[("csrf", &csrf), ("code", &totp_code(&secret, t0 + 30))],
+        )
+        .await;
+    assert_eq!(location(&r), "/auth/consent");
+
+    // A recovery code works once.
+    let mut b3 = Browser::new(&app);
+    b3.get(&authorize_url("app", "user/*.rs", &c, &[])).await;
+    login(&mut b3, "root", PASSWORD).await;
+    let (_, csrf) = b3.csrf("/auth/mfa").await;
+    let r = b3
+        .post("/auth/mfa", &[("csrf", &csrf), ("code", &recovery)])
+        .await;
+    assert_eq!(location(&r), "/auth/consent");
+    let mut b4 = Browser::new(&app);
+    b4.get(&authorize_url("app", "user/*.rs", &c, &[])).await;
+    login(&mut b4, "root", PASSWORD).await;
+    let (_, csrf) = b4.csrf("/auth/mfa").await;
+    assert_eq!(
+        b4.post("/auth/mfa", &[("csrf", &csrf), ("code", &recovery)])
+            .await
+            .status,
+        401
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lockout_per_account_and_address_without_revealing_users() {
+    let app = app().await;
+    user(&app, "doc", "clinician", None, None).await;
+    let mut b = Browser::new(&app);
+    let unknown = login(&mut b, "nobody", "whatever password").await;
+    let wrong = login(&mut b, "doc", "wrong password!!").await;
+    assert_eq!(unknown.status, 401);
+    assert_eq!(wrong.status, 401);
+    let msg = |r: &common::Resp| scrape(&text(r), "id=\"error\">").unwrap();
+    assert_eq!(
+        msg(&unknown),
+        msg(&wrong),
+        "same message for unknown users and wrong passwords"
+    );
+    for _ in 0..3 {
+        login(&mut b, "doc", "wrong password!!").await;
+    }
+    let r = login(&mut b, "doc", PASSWORD).await;
+    assert_eq!(
+        r.status, 429,
+        "locked after five failures, even with the right password"
+    );
+    assert!(msg(&r).contains("Too many"));
+    let r = login(&mut b, "nobody", "x").await;
+    assert_eq!(r.status, 429, "an unknown name locks the same way");
+    app.now.fetch_add(16 * 60, Ordering::SeqCst);
+    let r = login(&mut b, "doc", PASSWORD).await;
+    assert_eq!(r.status, 200, "the window passed: {}", text(&r));
+
+    // Backoff: five more failures after the first lock double the window for the address.
+    for _ in 0..5 {
+        login(&mut b, "someone", "wrong password!!").await;
+    }
+    app.now.fetch_add(16 * 60, Ordering::SeqCst);
+    let r = login(&mut b, "doc", PASSWORD).await;
+    assert_eq!(r.status, 429, "the second lock lasts 30 minutes");
+    app.now.fetch_add(15 * 60, Ordering::SeqCst);
+    let r = login(&mut b, "doc", PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_time_out_and_forms_need_csrf() {
+    let app = app().await;
+    public_client(&app, "app", "user/*.rs").await;
+    user(&app, "doc", "clinician", None, None).await;
+    let (_, c) = pkce();
+    let mut b = Browser::new(&app);
+    let r = b.get(&authorize_url("app", "user/*.rs", &c, &[])).await;
+    let cookie = r.header("set-cookie").unwrap().to_owned();
+    for attr in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/auth"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    let (page, csrf) = b.csrf("/auth/login").await;
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("form-action 'self'"),
+        "{csp}"
+    );
+    assert!(
+        !text(&page).contains("http://") && !text(&page).contains("https://"),
+        "no external assets"
+    );
+    let r = b
+        .post(
+            "/auth/login",
+            &[
+                ("csrf", "forged"),
+                ("username", "doc"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400, "CSRF token checked");
+    let r = b
+        .post(
+            "/auth/login",
+            &[("csrf", &csrf), ("username", "doc"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(location(&r), "/auth/consent");
+    assert_ne!(
+        r.header("set-cookie").unwrap(),
+        cookie,
+        "session re-keyed at login"
+    );
+    app.now.fetch_add(14 * 60, Ordering::SeqCst);
+    assert_eq!(
+        b.get("/auth/consent").await.status,
+        200,
+        "activity within the idle timeout"
+    );
+    app.now.fetch_add(16 * 60, Ordering::SeqCst);
+    let r = b.get("/auth/consent").await;
+    assert_eq!(r.status, 401, "automatic logoff after 15 idle minutes");
+    assert!(text(&r).contains("session has ended"));
+
+    // Absolute timeout: an always-active session still ends after 8 hours.
+    let mut b = Browser::new(&app);
+    b.get(&authorize_url("app", "user/*.rs", &c, &[])).await;
+    let (_, csrf) = b.csrf("/auth/login").await;
+    b.post(
+        "/auth/login",
+        &[("csrf", &csrf), ("username", "doc"), ("password", PASSWORD)],
+    )
+    .await;
+    for _ in 0..47 {
+        app.now.fetch_add(10 * 60, Ordering::SeqCst);
+        assert_eq!(b.get("/auth/consent").await.status, 200);
+    }
+    app.now.fetch_add(11 * 60, Ordering::SeqCst);
+    assert_eq!(b.get("/auth/consent").await.status, 401, "absolute timeout");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logout_ends_the_session_and_online_access() {
+    let app = app().await;
+    seed(&app, &[json!({"resourceType": "Patient", "id": "p1"})]).await;
+    public_client(&app, "app", "user/*.rs online_access").await;
+    user(&app, "doc", "clinician", None, None).await;
+    let (v, c) = pkce();
+    let mut b = Browser::new(&app);
+    b.get(&authorize_url("app", "user/*.rs online_access", &c, &[]))
+        .await;
+    login(&mut b, "doc", PASSWORD).await;
+    let (_, csrf) = b.csrf("/auth/consent").await;
+    let r = b
+        .post(
+            "/auth/consent",
+            &[
+                ("csrf", &csrf),
+                ("decision", "allow"),
+                ("scope", "user/*.rs"),
+                ("scope", "online_access"),
+            ],
+        )
+        .await;
+    let code = query_param(&location(&r), "code").unwrap();
+    let t = token_request(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &v),
+            ("client_id", "app"),
+        ],
+        None,
+    )
+    .await
+    .json();
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    let r = b.post("/auth/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+    let r = token_request(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt),
+            ("client_id", "app"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        r.json()["error"],
+        "invalid_grant",
+        "online_access ends with the login session"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn break_glass_marks_tokens_and_waits_for_review() {
+    let app = app().await;
+    seed(&app, &[json!({"resourceType": "Patient", "id": "p1"})]).await;
+    public_client(&app, "app", "user/*.rs").await;
+    app.auth
+        .add_user(
+            ward_auth::oauth::NewUser {
+                username: "er".into(),
+                role: "clinician".into(),
+                password: PASSWORD.into(),
+                break_glass: true,
+                ..Default::default()
+            },
+            common::now(),
+        )
+        .await
+        .unwrap();
+    user(&app, "plain", "clinician", None, None).await;
+    let mut p = Browser::new(&app);
+    login(&mut p, "plain", PASSWORD).await;
+    let (_, csrf) = p.csrf("/auth/break-glass").await;
+    let r = p
+        .post(
+            "/auth/break-glass",
+            &[
+                ("csrf", &csrf),
+                ("reason", "patient unconscious in ER"),
+                ("minutes", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403, "needs the permission");
+
+    let mut b = Browser::new(&app);
+    login(&mut b, "er", PASSWORD).await;
+    let (_, csrf) = b.csrf("/auth/break-glass").await;
+    let r = b
+        .post(
+            "/auth/break-glass",
+            &[("csrf", &csrf), ("reason", "short"), ("minutes", "30")],
+        )
+        .await;
+    assert_eq!(r.status, 400, "a real reason is required");
+    let r = b
+        .post(
+            "/auth/break-glass",
+            &[
+                ("csrf", &csrf),
+                ("reason", "patient unconscious in ER"),
+                ("minutes", "9999"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    assert!(text(&r).contains("240 minutes"), "capped: {}", text(&r));
+    let (v, c) = pkce();
+    let r = b.get(&authorize_url("app", "user/*.rs", &c, &[])).await;
+    assert_eq!(
+        location(&r),
+        "/auth/consent",
+        "single sign-on within the session"
+    );
+    let (page, csrf) = b.csrf("/auth/consent").await;
+    assert!(text(&page).contains("Emergency access is open"));
+    let r = b
+        .post(
+            "/auth/consent",
+            &[
+                ("csrf", &csrf),
+                ("decision", "allow"),
+                ("scope", "user/*.rs"),
+            ],
+        )
+        .await;
+    let code = query_param(&location(&r), "code").unwrap();
+    let t = token_request(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &v),
+            ("client_id", "app"),
+        ],
+        None,
+    )
+    .await
+    .json();
+    let at = t["access_token"].as_str().unwrap();
+    let claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(at.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["purposeOfUse"], "BTG");
+    assert_eq!(fhir_get(&app, "/fhir/Patient/p1", at).await.status, 200);
+
+    let admin = |method: &str, path: &str| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {}", app.token))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let queue = app
+        .send(admin("GET", "/auth/admin/break-glass"))
+        .await
+        .json();
+    assert_eq!(queue.as_array().unwrap().len(), 1);
+    assert_eq!(queue[0]["user"], "er");
+    assert_eq!(queue[0]["reason"], "patient unconscious in ER");
+    let id = queue[0]["id"].as_str().unwrap();
+    let r = app
+        .send(admin(
+            "POST",
+            &format!("/auth/admin/break-glass/{id}/review"),
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        app.send(admin("GET", "/auth/admin/break-glass"))
+            .await
+            .json(),
+        json!([])
+    );
+    assert_eq!(
+        app.send(admin("GET", "/auth/admin/break-glass?all=true"))
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn direct_sign_in_of_an_auditor_goes_to_enrollment_first() {
+    let app = app().await;
+    user(&app, "aud", "auditor", None, None).await;
+    let mut b = Browser::new(&app);
+    let r = login(&mut b, "aud", PASSWORD).await;
+    assert_eq!(location(&r), "/auth/totp", "MFA is mandatory for auditors");
+    let r = b.get("/auth/break-glass").await;
+    assert_eq!(
+        location(&r),
+        "/auth/login",
+        "nothing else before the second factor"
+    );
+}

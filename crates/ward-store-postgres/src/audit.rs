@@ -1,0 +1,138 @@
+//! The audit chain on PostgreSQL: AuditEvent versions appended with their chain links inside
+//! the caller's write transaction, the chain read back with the exact hashed text, and the
+//! signed checkpoints. Every append runs under the store's write lock (taken at `BEGIN`), so
+//! the head read here cannot race another node's append: the chain stays one sequence.
+
+use bytes::Bytes;
+use deadpool_postgres::Object;
+use ward_store::{AuditRow, KeyRing, NewVersion, StoreError, StoreResult, body_aad};
+
+use crate::conn::map_err;
+use crate::tx::write_one;
+
+fn hash32(v: &[u8]) -> StoreResult<[u8; 32]> {
+    <[u8; 32]>::try_from(v).map_err(|_| StoreError::Integrity)
+}
+
+fn int(v: u64) -> StoreResult<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Integrity)
+}
+
+/// The current head of the chain (`0` and the genesis hash when empty).
+async fn head(c: &Object) -> StoreResult<(u64, [u8; 32])> {
+    let st = c
+        .prepare_cached("SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1")
+        .await
+        .map_err(map_err)?;
+    match c.query_opt(&st, &[]).await.map_err(map_err)? {
+        None => Ok((0, ward_audit::GENESIS)),
+        Some(row) => {
+            let seq: i64 = row.get(0);
+            let hash: Vec<u8> = row.get(1);
+            Ok((
+                u64::try_from(seq).map_err(|_| StoreError::Integrity)?,
+                hash32(&hash)?,
+            ))
+        }
+    }
+}
+
+/// Writes each AuditEvent version and links it into the chain. Returns `(seq, hash)` of each.
+pub(crate) async fn append(
+    c: &Object,
+    ring: &KeyRing,
+    events: &[NewVersion],
+) -> StoreResult<Vec<(u64, [u8; 32])>> {
+    let (mut seq, mut prev) = head(c).await?;
+    let st = c
+        .prepare_cached(
+            "INSERT INTO audit_chain(seq, vseq, prev_hash, hash) VALUES ($1, $2, $3, $4)",
+        )
+        .await
+        .map_err(map_err)?;
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        let body = e
+            .body
+            .as_deref()
+            .ok_or_else(|| StoreError::Internal("audit event without body".into()))?;
+        let vseq = write_one(c, ring, e).await?;
+        seq += 1;
+        let hash = ward_audit::link_hash(seq, &prev, body);
+        c.execute(
+            &st,
+            &[&int(seq)?, &vseq, &prev.as_slice(), &hash.as_slice()],
+        )
+        .await
+        .map_err(map_err)?;
+        out.push((seq, hash));
+        prev = hash;
+    }
+    Ok(out)
+}
+
+/// Chain rows after `after`, in order, with the AuditEvent text each one hashed.
+pub(crate) async fn rows(
+    c: &Object,
+    ring: &KeyRing,
+    after: u64,
+    limit: usize,
+) -> StoreResult<Vec<AuditRow>> {
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let st = c
+        .prepare_cached(
+            "SELECT c.seq, c.prev_hash, c.hash, v.rtype, v.id, v.version, v.body FROM audit_chain c \
+             LEFT JOIN versions v ON v.seq = c.vseq WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
+        )
+        .await
+        .map_err(map_err)?;
+    let rows = c.query(&st, &[&after, &limit]).await.map_err(map_err)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let seq: i64 = r.get(0);
+        let prev: Vec<u8> = r.get(1);
+        let hash: Vec<u8> = r.get(2);
+        let rtype: Option<String> = r.get(3);
+        let id: Option<String> = r.get(4);
+        let version: Option<i64> = r.get(5);
+        let sealed: Option<Vec<u8>> = r.get(6);
+        // A body that no longer opens (tampered ciphertext) reads as missing: the verifier
+        // reports the record as modified.
+        let body = match (rtype, id, version, sealed) {
+            (Some(t), Some(i), Some(v), Some(env)) => u64::try_from(v)
+                .ok()
+                .and_then(|v| ring.open(&body_aad(&t, &i, v), &env).ok())
+                .map(Bytes::from),
+            _ => None,
+        };
+        out.push(AuditRow {
+            seq: u64::try_from(seq).map_err(|_| StoreError::Integrity)?,
+            prev_hash: hash32(&prev)?,
+            hash: hash32(&hash)?,
+            body,
+        });
+    }
+    Ok(out)
+}
+
+/// Stores a checkpoint (JSON) for `seq`.
+pub(crate) async fn add_checkpoint(c: &Object, seq: u64, body: &str) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO audit_checkpoints(seq, body) VALUES ($1, $2) \
+         ON CONFLICT (seq) DO UPDATE SET body = excluded.body",
+        &[&int(seq)?, &body],
+    )
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// Every checkpoint, oldest first.
+pub(crate) async fn checkpoints(c: &Object) -> StoreResult<Vec<String>> {
+    let rows = c
+        .query("SELECT body FROM audit_checkpoints ORDER BY seq", &[])
+        .await
+        .map_err(map_err)?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

@@ -1,0 +1,221 @@
+//! The storage contract on PostgreSQL (the same suite as SQLite: versions, logical delete,
+//! history, atomic transactions, search, security state), plus what several nodes sharing one
+//! database need: concurrent migration, one first data key, serialised writers, one winner of
+//! a racing redemption. Each test runs in a fresh schema of `WARD_TEST_POSTGRES_URL`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::Arc;
+
+use ward_crypto::MasterKey;
+use ward_store::auth::{AuthStore, Redeemed, RefreshRecord};
+use ward_store::{KeyRing, NewVersion, Store, StoreError, Timestamp, WriteMethod};
+use ward_store_postgres::testing::{TestSchema, url_or_skip};
+use ward_store_postgres::{PostgresStore, SCHEMA_VERSION};
+
+fn key(byte: u8) -> MasterKey {
+    MasterKey::from_hex(format!("{byte:02x}").repeat(32).as_bytes()).unwrap()
+}
+
+async fn fresh(test: &str) -> Option<(TestSchema, PostgresStore)> {
+    let url = url_or_skip(test)?;
+    let schema = TestSchema::create(&url).await.unwrap();
+    let store = schema.open(KeyRing::new(key(1))).await.unwrap();
+    Some((schema, store))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn contract_suite() {
+    let Some((_s, store)) = fresh("contract_suite").await else {
+        return;
+    };
+    ward_store::contract::run_all(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn search_contract_suite() {
+    let Some((_s, store)) = fresh("search_contract_suite").await else {
+        return;
+    };
+    ward_store::contract::search_contract(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_state_contract_suite() {
+    let Some((_s, store)) = fresh("auth_state_contract_suite").await else {
+        return;
+    };
+    ward_store::contract_auth::run_all(&store).await;
+}
+
+fn patient(id: &str, v: u64, secret: &str) -> NewVersion {
+    NewVersion {
+        rtype: "Patient".into(),
+        id: id.into(),
+        version: v,
+        last_updated: Timestamp(1),
+        method: WriteMethod::Create,
+        body: Some(format!(r#"{{"resourceType":"Patient","id":"{id}","x":"{secret}"}}"#).into()),
+        index: Default::default(),
+        patients: Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_starting_at_once_migrate_once_and_share_one_data_key() {
+    let Some(url) = url_or_skip("nodes_starting_at_once") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await.unwrap();
+    let opens = (0..4).map(|_| schema.open(KeyRing::new(key(7))));
+    let stores: Vec<PostgresStore> = futures_util::future::try_join_all(opens).await.unwrap();
+    let status = PostgresStore::status(&schema.options()).await.unwrap();
+    assert_eq!(status.current, SCHEMA_VERSION);
+    assert!(status.pending.is_empty() && status.initialised);
+    // A body sealed by one node opens on every other: they share the data key.
+    let mut tx = stores[0].begin().await.unwrap();
+    tx.write(vec![patient("a", 1, "s")]).await.unwrap();
+    tx.commit().await.unwrap();
+    for s in &stores {
+        assert!(
+            s.read("Patient", "a")
+                .await
+                .unwrap()
+                .unwrap()
+                .body
+                .is_some()
+        );
+    }
+    // A node with another master key is refused.
+    let err = schema.open(KeyRing::new(key(8))).await.unwrap_err();
+    assert!(matches!(err, StoreError::WrongKey), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bodies_are_sealed_in_the_database() {
+    let Some((schema, store)) = fresh("bodies_are_sealed").await else {
+        return;
+    };
+    let secret = "Quillfeather-Xanthippe-93";
+    let mut tx = store.begin().await.unwrap();
+    tx.write(vec![patient("p1", 1, secret)]).await.unwrap();
+    tx.commit().await.unwrap();
+    let (client, conn) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let q = format!(
+        "SELECT count(*) FROM {}.versions WHERE position($1::bytea in body) > 0",
+        schema.name
+    );
+    let n: i64 = client
+        .query_one(&q, &[&secret.as_bytes()])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0, "the body must be stored sealed");
+    let body = store
+        .read("Patient", "p1")
+        .await
+        .unwrap()
+        .unwrap()
+        .body
+        .unwrap();
+    assert!(std::str::from_utf8(&body).unwrap().contains(secret));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writers_on_several_nodes_are_serialised() {
+    let Some(url) = url_or_skip("writers_serialised") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await.unwrap();
+    let a = Arc::new(schema.open(KeyRing::new(key(3))).await.unwrap());
+    let b = Arc::new(schema.open(KeyRing::new(key(3))).await.unwrap());
+    let mut tx = a.begin().await.unwrap();
+    tx.write(vec![patient("c", 1, "")]).await.unwrap();
+    tx.commit().await.unwrap();
+    // 20 read-modify-write updates, half on each node, none lost (no If-Match, like SQLite).
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let mut tx = s.begin().await.unwrap();
+            let cur = tx.read("Patient", "c").await.unwrap().unwrap();
+            let mut v = patient("c", cur.meta.version + 1, "");
+            v.method = WriteMethod::Update;
+            tx.write(vec![v]).await.unwrap();
+            tx.commit().await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        b.read("Patient", "c").await.unwrap().unwrap().meta.version,
+        21
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refresh_token_is_redeemed_once_across_nodes() {
+    let Some(url) = url_or_skip("refresh_once") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await.unwrap();
+    let a = Arc::new(schema.open(KeyRing::new(key(4))).await.unwrap());
+    let b = Arc::new(schema.open(KeyRing::new(key(4))).await.unwrap());
+    let r = RefreshRecord {
+        hash: "h1".into(),
+        grant: "g1".into(),
+        client_id: "c".into(),
+        user_id: "u".into(),
+        scope: "openid".into(),
+        patient: None,
+        encounter: None,
+        fhir_user: None,
+        break_glass: false,
+        expires: 1_000,
+        session_hash: None,
+    };
+    a.put_refresh(&r).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            s.redeem_refresh("h1", 10).await.unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Redeemed::Fresh(_) => fresh += 1,
+            Redeemed::Reused(_) => {}
+            Redeemed::Unknown => panic!("unknown"),
+        }
+    }
+    assert_eq!(fresh, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_abandoned_transaction_leaves_nothing_and_frees_the_lock() {
+    let Some((_s, store)) = fresh("abandoned_tx").await else {
+        return;
+    };
+    {
+        let mut tx = store.begin().await.unwrap();
+        tx.write(vec![patient("z", 1, "")]).await.unwrap();
+    }
+    // The next writer gets the lock (the rollback runs in the background).
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.read("Patient", "z").await.unwrap().is_none());
+    tx.write(vec![patient("y", 1, "")]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(store.read("Patient", "z").await.unwrap().is_none());
+    assert!(store.read("Patient", "y").await.unwrap().is_some());
+}

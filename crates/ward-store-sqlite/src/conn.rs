@@ -1,0 +1,152 @@
+//! Connections: opening with the page key, pragmas, the writer lock and the reader pool.
+
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use tokio::sync::{OwnedMutexGuard, Semaphore};
+use ward_crypto::SecretBytes;
+use ward_store::{KeyRing, StoreError, StoreResult};
+
+use crate::SqliteOptions;
+use crate::schema;
+
+const PAGE_KEY_LABEL: &str = "ward/sqlcipher-page-key/v1";
+
+/// Maps a SQLite error to a storage error, logging the detail once (no data values: SQLite's
+/// messages name tables and columns, never bound parameters).
+pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        match f.code {
+            ErrorCode::NotADatabase => return StoreError::WrongKey,
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => return StoreError::Unavailable,
+            ErrorCode::ConstraintViolation => return StoreError::VersionConflict,
+            _ => {}
+        }
+    }
+    tracing::error!(error = %e, "sqlite error");
+    StoreError::Internal("sqlite".into())
+}
+
+/// The writer connection (one, behind an async mutex) and the reader connections.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    writer: Arc<tokio::sync::Mutex<Connection>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Pool {
+    pub(crate) async fn open(options: &SqliteOptions, ring: &Arc<KeyRing>) -> StoreResult<Self> {
+        let page_key = ring.master().derive(PAGE_KEY_LABEL)?;
+        let opts = options.clone();
+        let ring = ring.clone();
+        let (writer, readers) = tokio::task::spawn_blocking(move || {
+            let mut writer = open_conn(&opts, &page_key)?;
+            schema::migrate(&mut writer)?;
+            schema::load_keys(&mut writer, &ring)?;
+            let readers = (0..opts.readers.max(1))
+                .map(|_| open_conn(&opts, &page_key))
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok::<_, StoreError>((writer, readers))
+        })
+        .await
+        .map_err(|_| StoreError::Internal("open task".into()))??;
+        let n = readers.len();
+        Ok(Self {
+            writer: Arc::new(tokio::sync::Mutex::new(writer)),
+            readers: Arc::new(Mutex::new(readers)),
+            permits: Arc::new(Semaphore::new(n)),
+        })
+    }
+
+    /// Runs `f` on a reader connection in the blocking pool.
+    pub(crate) async fn read<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable)?;
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = readers
+                .lock()
+                .map_err(|_| StoreError::Internal("reader pool".into()))?
+                .pop()
+                .ok_or_else(|| StoreError::Internal("reader pool empty".into()))?;
+            let result = f(&conn);
+            if let Ok(mut pool) = readers.lock() {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|_| StoreError::Internal("read task".into()))?
+    }
+
+    /// Takes the writer connection exclusively.
+    pub(crate) async fn writer(&self) -> OwnedMutexGuard<Connection> {
+        self.writer.clone().lock_owned().await
+    }
+
+    /// Runs `f` on the writer connection inside its own transaction.
+    pub(crate) async fn write<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let mut guard = self.writer().await;
+        tokio::task::spawn_blocking(move || {
+            reset(&guard);
+            let tx = guard.transaction().map_err(map_err)?;
+            let r = f(&tx)?;
+            tx.commit().map_err(map_err)?;
+            Ok(r)
+        })
+        .await
+        .map_err(|_| StoreError::Internal("write task".into()))?
+    }
+}
+
+/// Rolls back a transaction left open by a cancelled or failed task.
+pub(crate) fn reset(conn: &Connection) {
+    if !conn.is_autocommit()
+        && let Err(e) = conn.execute_batch("ROLLBACK")
+    {
+        tracing::error!(error = %e, "rollback of an abandoned transaction failed");
+    }
+}
+
+fn open_conn(options: &SqliteOptions, page_key: &SecretBytes) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(&options.path, flags).map_err(map_err)?;
+    let pragma = SecretBytes::new(
+        format!("PRAGMA key = \"x'{}'\";", hex::encode(page_key.expose())).into_bytes(),
+    );
+    let text = std::str::from_utf8(pragma.expose())
+        .map_err(|_| StoreError::Internal("page key".into()))?;
+    conn.execute_batch(text).map_err(map_err)?;
+    // The first read fails with SQLITE_NOTADB when the key is wrong.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(map_err)?;
+    conn.busy_timeout(std::time::Duration::from_millis(options.busy_timeout_ms))
+        .map_err(map_err)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA secure_delete = ON;
+         PRAGMA cache_size = -16384;",
+    )
+    .map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
+}

@@ -1,0 +1,214 @@
+//! Schema migrations (tracked in `PRAGMA user_version`) and the data-key table.
+
+use rusqlite::Connection;
+use ward_crypto::KeyId;
+use ward_store::{KeyRing, StoreError, StoreResult};
+
+use crate::conn::map_err;
+
+/// Each entry migrates from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[
+    r"
+CREATE TABLE meta (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE data_keys (
+    id      INTEGER PRIMARY KEY,
+    wrapped BLOB NOT NULL,
+    created INTEGER NOT NULL,
+    active  INTEGER NOT NULL
+);
+
+-- One row per logical resource: its current version.
+CREATE TABLE resources (
+    rid          INTEGER PRIMARY KEY,
+    rtype        TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    last_updated INTEGER NOT NULL,
+    deleted      INTEGER NOT NULL,
+    seq          INTEGER NOT NULL,
+    UNIQUE (rtype, id)
+);
+
+-- Every version ever written; never updated or deleted through the API.
+CREATE TABLE versions (
+    seq          INTEGER PRIMARY KEY,
+    rid          INTEGER NOT NULL REFERENCES resources(rid),
+    rtype        TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    last_updated INTEGER NOT NULL,
+    method       INTEGER NOT NULL,
+    body         BLOB,
+    UNIQUE (rid, version)
+);
+CREATE INDEX versions_type_seq ON versions (rtype, seq);
+",
+    SEARCH_INDEX,
+    AUTH_STATE,
+    AUDIT,
+];
+
+/// Migration 4: the Patient compartment of each version, and the audit chain
+/// (docs/design/007-audit.md): one row per AuditEvent version, linked by SHA-256 hashes, plus
+/// signed checkpoints over the chain head.
+const AUDIT: &str = r"
+ALTER TABLE versions ADD COLUMN patients TEXT;
+CREATE TABLE audit_chain (
+    seq       INTEGER PRIMARY KEY,
+    vseq      INTEGER NOT NULL UNIQUE,
+    prev_hash BLOB NOT NULL,
+    hash      BLOB NOT NULL
+);
+CREATE TABLE audit_checkpoints (
+    seq  INTEGER PRIMARY KEY,
+    body TEXT NOT NULL
+);
+";
+
+/// Migration 2: search index tables (docs/design/search.md). Rows belong to a resource's
+/// current version (`rid`); `pkey` names the parameter and type; `grp` groups the
+/// components of one composite value.
+const SEARCH_INDEX: &str = r"
+CREATE TABLE idx_string (pkey INTEGER NOT NULL, norm TEXT NOT NULL, exact TEXT NOT NULL,
+    rid INTEGER NOT NULL, grp INTEGER);
+CREATE INDEX idx_string_val ON idx_string (pkey, norm, rid);
+CREATE INDEX idx_string_rid ON idx_string (rid, pkey);
+
+CREATE TABLE idx_token (pkey INTEGER NOT NULL, code TEXT NOT NULL, system TEXT,
+    rid INTEGER NOT NULL, grp INTEGER);
+CREATE INDEX idx_token_val ON idx_token (pkey, code, system, rid);
+CREATE INDEX idx_token_rid ON idx_token (rid, pkey);
+
+CREATE TABLE idx_ref (pkey INTEGER NOT NULL, tid TEXT NOT NULL, ttype TEXT, ver TEXT,
+    rid INTEGER NOT NULL, grp INTEGER);
+CREATE INDEX idx_ref_val ON idx_ref (pkey, tid, ttype, rid);
+CREATE INDEX idx_ref_rid ON idx_ref (rid, pkey);
+
+CREATE TABLE idx_date (pkey INTEGER NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL,
+    rid INTEGER NOT NULL, grp INTEGER);
+CREATE INDEX idx_date_lo ON idx_date (pkey, lo, hi, rid);
+CREATE INDEX idx_date_hi ON idx_date (pkey, hi, lo, rid);
+CREATE INDEX idx_date_rid ON idx_date (rid, pkey);
+
+CREATE TABLE idx_number (pkey INTEGER NOT NULL, value REAL NOT NULL, lo REAL NOT NULL,
+    hi REAL NOT NULL, rid INTEGER NOT NULL, grp INTEGER);
+CREATE INDEX idx_number_val ON idx_number (pkey, value, rid);
+CREATE INDEX idx_number_rid ON idx_number (rid, pkey);
+
+CREATE TABLE idx_quantity (pkey INTEGER NOT NULL, value REAL NOT NULL, lo REAL NOT NULL,
+    hi REAL NOT NULL, system TEXT, code TEXT, unit TEXT, rid INTEGER NOT NULL, grp INTEGER);
+CREATE INDEX idx_quantity_val ON idx_quantity (pkey, value, rid);
+CREATE INDEX idx_quantity_rid ON idx_quantity (rid, pkey);
+
+CREATE TABLE idx_uri (pkey INTEGER NOT NULL, uri TEXT NOT NULL, rid INTEGER NOT NULL,
+    grp INTEGER);
+CREATE INDEX idx_uri_val ON idx_uri (pkey, uri, rid);
+CREATE INDEX idx_uri_rid ON idx_uri (rid, pkey);
+
+CREATE TABLE idx_sort_date (rid INTEGER NOT NULL, pkey INTEGER NOT NULL, lo INTEGER NOT NULL,
+    hi INTEGER NOT NULL, PRIMARY KEY (rid, pkey)) WITHOUT ROWID;
+CREATE INDEX idx_sort_date_lo ON idx_sort_date (pkey, lo, rid);
+CREATE INDEX idx_sort_date_hi ON idx_sort_date (pkey, hi, rid);
+";
+
+/// Security state of the authorization server (`ward_store::auth`). Records are JSON bodies;
+/// the columns beside them are what the atomic operations and expiry need.
+const AUTH_STATE: &str = r"
+CREATE TABLE auth_clients (id TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE auth_users (
+    id       TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    body     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE auth_sessions (id_hash TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE auth_codes (
+    hash    TEXT PRIMARY KEY,
+    body    TEXT NOT NULL,
+    expires INTEGER NOT NULL,
+    used    INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE auth_refresh (
+    hash     TEXT PRIMARY KEY,
+    grant_id TEXT NOT NULL,
+    body     TEXT NOT NULL,
+    expires  INTEGER NOT NULL,
+    used     INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX auth_refresh_grant ON auth_refresh (grant_id);
+CREATE TABLE auth_revoked (id TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE auth_once (key TEXT PRIMARY KEY, until INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE auth_failures (key TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX auth_failures_key ON auth_failures (key, at);
+CREATE TABLE auth_launch (id TEXT PRIMARY KEY, body TEXT NOT NULL, expires INTEGER NOT NULL)
+    WITHOUT ROWID;
+CREATE TABLE auth_break_glass (
+    id       TEXT PRIMARY KEY,
+    opened   INTEGER NOT NULL,
+    reviewed INTEGER NOT NULL,
+    body     TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
+/// The schema version this binary writes.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Applies pending migrations atomically.
+pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(map_err)?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    let tx = conn.transaction().map_err(map_err)?;
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(current).unwrap_or(0))
+    {
+        tx.execute_batch(sql).map_err(map_err)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+            .map_err(map_err)?;
+    }
+    tx.commit().map_err(map_err)
+}
+
+/// Loads every data key into the ring, creating the first one on a new database.
+pub(crate) fn load_keys(conn: &mut Connection, ring: &KeyRing) -> StoreResult<()> {
+    let keys = {
+        let mut st = conn
+            .prepare("SELECT id, wrapped, active FROM data_keys")
+            .map_err(map_err)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, u32>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, bool>(2)?,
+                ))
+            })
+            .map_err(map_err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(map_err)?
+    };
+    if keys.is_empty() {
+        let id = KeyId(1);
+        let wrapped = ring.new_wrapped_key(id)?;
+        conn.execute(
+            "INSERT INTO data_keys(id, wrapped, created, active) VALUES (?1, ?2, unixepoch(), 1)",
+            rusqlite::params![id.0, wrapped],
+        )
+        .map_err(map_err)?;
+        return ring.install(id, &wrapped, true);
+    }
+    for (id, wrapped, active) in keys {
+        ring.install(KeyId(id), &wrapped, active)?;
+    }
+    Ok(())
+}

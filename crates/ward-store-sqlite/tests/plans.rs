@@ -1,0 +1,116 @@
+//! search.html performance contract (DESIGN.md "Query plans of the common searches are pinned"):
+//! the common searches use the index tables, never a full scan of a table that has an index
+//! for the predicate (SQLite `EXPLAIN QUERY PLAN`).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+use ward_crypto::MasterKey;
+use ward_store::search::{ParseOptions, SearchQuery, parse};
+use ward_store::{KeyRing, Store};
+use ward_store_sqlite::{SqliteOptions, SqliteStore};
+
+fn query(t: &str, params: &[(&str, &str)]) -> SearchQuery {
+    let params: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).into(), (*v).into()))
+        .collect();
+    let o = ParseOptions {
+        base_url: "https://w/fhir",
+        now_us: 0,
+        default_count: 50,
+        max_count: 1000,
+        strict: true,
+        registry: None,
+    };
+    parse(Some(&[t]), &params, &o).unwrap().query
+}
+
+async fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::from_hex("22".repeat(32).as_bytes()).unwrap();
+    let s = SqliteStore::open(
+        SqliteOptions::new(dir.path().join("p.db")),
+        KeyRing::new(key),
+    )
+    .await
+    .unwrap();
+    (dir, s)
+}
+
+/// A full scan: `SCAN x` without an index. Scans of the resource table by rowid through an
+/// `IN` list are `SEARCH`es and pass.
+fn full_scans(plan: &[String]) -> Vec<String> {
+    plan.iter()
+        .filter(|l| {
+            (l.starts_with("SCAN") && !l.contains("INDEX"))
+                || l.contains("sqlite_autoindex_resources_1 (rtype=?)")
+        })
+        .cloned()
+        .collect()
+}
+
+async fn pinned(s: &SqliteStore, t: &str, params: &[(&str, &str)], must_use: &[&str]) {
+    let q = query(t, params);
+    let plan = s.explain(&q).await.unwrap();
+    println!("{t}?{params:?}\n  {}", plan.join("\n  "));
+    assert!(full_scans(&plan).is_empty(), "{t}?{params:?}: {plan:#?}");
+    for idx in must_use {
+        assert!(
+            plan.iter().any(|l| l.contains(idx)),
+            "{t}?{params:?} should use {idx}: {plan:#?}"
+        );
+    }
+    // and the query runs
+    s.search(&q).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn common_searches_use_indexes() {
+    let (_d, s) = store().await;
+    pinned(
+        &s,
+        "Observation",
+        &[("patient", "X"), ("code", "http://loinc.org|Y")],
+        &["idx_ref_val", "idx_token_rid"],
+    )
+    .await;
+    pinned(
+        &s,
+        "Observation",
+        &[("patient", "Patient/X"), ("code", "Y")],
+        &["idx_ref_val"],
+    )
+    .await;
+    pinned(&s, "Patient", &[("name", "smi")], &["idx_string_val"]).await;
+    pinned(&s, "Patient", &[("identifier", "s|v")], &["idx_token_val"]).await;
+    pinned(
+        &s,
+        "Observation",
+        &[("date", "ge2020-01-01"), ("_sort", "-date")],
+        &["idx_sort_date_hi", "idx_date_rid"],
+    )
+    .await;
+    pinned(
+        &s,
+        "Observation",
+        &[("subject:Patient.name", "smi")],
+        &[
+            "idx_string_val",
+            "idx_ref_val (pkey=? AND tid=? AND ttype=?)",
+        ],
+    )
+    .await;
+    pinned(
+        &s,
+        "Patient",
+        &[("_has:Observation:patient:code", "1234-5")],
+        &["idx_token_val", "idx_ref_rid (rid=? AND pkey=?)"],
+    )
+    .await;
+    pinned(&s, "Patient", &[("_id", "a,b")], &[]).await;
+}

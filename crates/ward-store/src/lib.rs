@@ -1,0 +1,112 @@
+//! The storage contract: the [`Store`] trait every backend implements, the value types that
+//! cross it, the key ring that seals resource bodies, and storage errors.
+//!
+//! Backends (SQLite, PostgreSQL) differ only in SQL. Everything else that concerns data layout
+//! (versioning rules, body sealing, the associated data bound into each envelope) lives here so
+//! both backends behave the same.
+
+pub mod auth;
+mod error;
+pub mod index;
+mod keyring;
+pub mod search;
+mod types;
+
+#[cfg(feature = "contract")]
+pub mod contract;
+#[cfg(feature = "contract")]
+pub mod contract_auth;
+
+pub use auth::AuthStore;
+pub use error::{StoreError, StoreResult};
+pub use keyring::{KeyRing, body_aad};
+pub use types::{
+    AuditRow, HistoryPage, HistoryQuery, HistoryScope, NewVersion, StoredResource, Timestamp,
+    VersionMeta, WriteMethod,
+};
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use search::{SearchPage, SearchQuery};
+
+/// A FHIR resource store. Implementations are shared behind `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The current version of `rtype/id` (possibly a deletion marker), or `None` if it never
+    /// existed.
+    async fn read(&self, rtype: &str, id: &str) -> StoreResult<Option<StoredResource>>;
+
+    /// One specific version.
+    async fn vread(
+        &self,
+        rtype: &str,
+        id: &str,
+        version: u64,
+    ) -> StoreResult<Option<StoredResource>>;
+
+    /// History, newest first, paged by a position cursor.
+    async fn history(&self, query: &HistoryQuery) -> StoreResult<HistoryPage>;
+
+    /// Starts a write transaction. Only one runs at a time per store on SQLite.
+    async fn begin(&self) -> StoreResult<Box<dyn StoreTx>>;
+
+    /// A small named value in the store's metadata (sealed by the caller if secret).
+    async fn get_meta(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
+
+    /// Sets a metadata value (durably).
+    async fn put_meta(&self, name: &str, value: &[u8]) -> StoreResult<()>;
+
+    /// Sets a metadata value only if `name` has none, atomically, and returns the value that
+    /// is stored afterwards (the caller's, or the one a concurrent caller stored first). Used
+    /// when several nodes may create the same first value at once (signing keys).
+    async fn create_meta(&self, name: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
+
+    /// The key ring that seals bodies and caller secrets for this store.
+    fn keyring(&self) -> &KeyRing;
+
+    /// One page of a search (matches, includes, total, next position), read from one
+    /// consistent snapshot.
+    async fn search(&self, query: &SearchQuery) -> StoreResult<SearchPage>;
+
+    /// Recomputes the index rows of every current resource (of `rtype`, or of all types) with
+    /// `index(type, body)`, in batches, each its own transaction. Returns how many resources
+    /// were reindexed. Versions are not touched.
+    async fn reindex(&self, rtype: Option<&str>, index: Arc<ReindexFn>) -> StoreResult<u64>;
+
+    /// Audit chain rows after `after_seq` (in order, at most `limit`), each with the exact
+    /// AuditEvent text that was hashed.
+    async fn audit_rows(&self, after_seq: u64, limit: usize) -> StoreResult<Vec<AuditRow>>;
+
+    /// Every stored audit checkpoint (JSON), oldest first.
+    async fn audit_checkpoints(&self) -> StoreResult<Vec<String>>;
+}
+
+/// Computes the index rows of a stored body (`$reindex`).
+pub type ReindexFn = dyn Fn(&str, &[u8]) -> index::IndexRows + Send + Sync;
+
+/// An open write transaction. Dropping it without [`StoreTx::commit`] rolls it back.
+#[async_trait]
+pub trait StoreTx: Send {
+    /// The current version of `rtype/id` as this transaction sees it.
+    async fn read(&mut self, rtype: &str, id: &str) -> StoreResult<Option<StoredResource>>;
+
+    /// Appends new versions. Each must be exactly one more than the current version (or 1 for
+    /// a resource that does not exist); otherwise the whole transaction fails with
+    /// [`StoreError::VersionConflict`].
+    async fn write(&mut self, versions: Vec<NewVersion>) -> StoreResult<()>;
+
+    /// A search as this transaction sees it (for conditional operations inside transactions).
+    async fn search(&mut self, query: &SearchQuery) -> StoreResult<SearchPage>;
+
+    /// Appends AuditEvent versions (version 1 each, with index rows) and links each into the
+    /// audit chain, atomically with the rest of the transaction. Appends are serialised with
+    /// every other writer, so the chain stays one sequence. Returns each event's `(seq, hash)`.
+    async fn append_audit(&mut self, events: Vec<NewVersion>) -> StoreResult<Vec<(u64, [u8; 32])>>;
+
+    /// Stores a signed checkpoint (JSON) over chain position `seq`.
+    async fn add_audit_checkpoint(&mut self, seq: u64, body: String) -> StoreResult<()>;
+
+    /// Makes every write durable atomically.
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}

@@ -1,0 +1,193 @@
+//! Page queries of sorted searches (the date-sort index walk, generic sort keys with keyset
+//! continuation) and the include / revinclude lookups.
+
+use ward_spec::SearchParamType as K;
+
+use super::{B, Dialect, Sql, or, where_clause};
+use crate::search::model::{Include, KeyValue, PageToken, SearchQuery, SortKey};
+
+pub(super) fn date_sort(
+    b: &mut B<'_>,
+    q: &SearchQuery,
+    snapshot: i64,
+    phase: u8,
+    lim: i64,
+) -> String {
+    let Some(k) = q.sort.first() else {
+        return String::new();
+    };
+    let w = where_clause(b, q, snapshot, false);
+    let keys = b.ints(&k.pkeys);
+    if phase == 1 {
+        let after = q
+            .page
+            .as_ref()
+            .filter(|p| p.phase == 1)
+            .map_or(0, |p| p.rid);
+        let a = b.int(after);
+        let l = b.int(lim);
+        return format!(
+            "SELECT r.rid FROM resources r WHERE {w} AND NOT EXISTS (SELECT 1 FROM idx_sort_date s \
+             WHERE s.rid = r.rid AND s.pkey IN ({keys})) AND r.rid > {a} ORDER BY r.rid LIMIT {l}"
+        );
+    }
+    let (col, dir, cmp) = if k.descending {
+        ("hi", "DESC", "<")
+    } else {
+        ("lo", "ASC", ">")
+    };
+    let after = match &q.page {
+        Some(PageToken {
+            phase: 0,
+            rid,
+            keys,
+            ..
+        }) => match keys.first() {
+            Some(KeyValue::Int(v)) => {
+                let (v, r) = (b.int(*v), b.int(*rid));
+                format!(" AND (s.{col}, s.rid) {cmp} ({v}, {r})")
+            }
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    let l = b.int(lim);
+    format!(
+        "SELECT r.rid, s.{col} FROM idx_sort_date s JOIN resources r ON r.rid = s.rid \
+         WHERE s.pkey IN ({keys}){after} AND {w} ORDER BY s.{col} {dir}, s.rid {dir} LIMIT {l}"
+    )
+}
+
+/// A correlated expression for one sort key of resource `r` (NULL when it has no value).
+fn key_expr(b: &mut B<'_>, k: &SortKey) -> String {
+    match k.code.as_str() {
+        "_id" => return "r.id".into(),
+        "_lastUpdated" => return "r.last_updated".into(),
+        _ => {}
+    }
+    let agg = if k.descending { "max" } else { "min" };
+    let keys = b.ints(&k.pkeys);
+    let (t, col, extra) = match k.kind {
+        K::Date => ("idx_sort_date", if k.descending { "hi" } else { "lo" }, ""),
+        K::String => ("idx_string", "norm", " AND s.grp IS NULL"),
+        K::Token => ("idx_token", "code", " AND s.grp IS NULL"),
+        K::Reference => ("idx_ref", "tid", " AND s.grp IS NULL"),
+        K::Number => ("idx_number", "value", " AND s.grp IS NULL"),
+        K::Quantity => ("idx_quantity", "value", " AND s.grp IS NULL"),
+        _ => ("idx_uri", "uri", " AND s.grp IS NULL"),
+    };
+    let from = b.d.by_rid(t, "s");
+    format!("(SELECT {agg}(s.{col}) FROM {from} WHERE s.rid = r.rid AND s.pkey IN ({keys}){extra})")
+}
+
+pub(super) fn keyed(b: &mut B<'_>, q: &SearchQuery, snapshot: i64, lim: i64) -> String {
+    let w = where_clause(b, q, snapshot, true);
+    let exprs: Vec<String> = q.sort.iter().map(|k| key_expr(b, k)).collect();
+    let cols: Vec<String> = exprs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("{e} AS k{i}"))
+        .collect();
+    let order: Vec<String> = q
+        .sort
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            format!(
+                "k{i} IS NULL, k{i}{}",
+                if k.descending { " DESC" } else { "" }
+            )
+        })
+        .collect();
+    let after = match &q.page {
+        Some(p) => format!(" WHERE {}", keyset(b, &q.sort, p)),
+        None => String::new(),
+    };
+    let l = b.int(lim);
+    format!(
+        "SELECT rid, {} FROM (SELECT r.rid AS rid, {} FROM resources r WHERE {w}) q{after} \
+         ORDER BY {}, rid LIMIT {l}",
+        (0..q.sort.len())
+            .map(|i| format!("k{i}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        cols.join(", "),
+        order.join(", ")
+    )
+}
+
+fn key_bind(b: &mut B<'_>, v: &KeyValue) -> Option<String> {
+    match v {
+        KeyValue::Null => None,
+        KeyValue::Int(i) => Some(b.int(*i)),
+        KeyValue::Real(r) => Some(b.real(*r)),
+        KeyValue::Text(t) => Some(b.text(t)),
+    }
+}
+
+/// Rows strictly after the page token in `ORDER BY k IS NULL, k [DESC]…, rid` order.
+fn keyset(b: &mut B<'_>, sort: &[SortKey], p: &PageToken) -> String {
+    let mut alts = Vec::new();
+    for j in 0..=sort.len() {
+        let mut parts = Vec::new();
+        for (i, v) in p.keys.iter().enumerate().take(j) {
+            parts.push(match key_bind(b, v) {
+                Some(x) => format!("k{i} = {x}"),
+                None => format!("k{i} IS NULL"),
+            });
+        }
+        match sort.get(j) {
+            Some(k) => match p.keys.get(j).and_then(|v| key_bind(b, v)) {
+                Some(x) => {
+                    let cmp = if k.descending { "<" } else { ">" };
+                    parts.push(format!("(k{j} {cmp} {x} OR k{j} IS NULL)"));
+                }
+                None => continue,
+            },
+            None => parts.push(format!("rid > {}", b.int(p.rid))),
+        }
+        alts.push(format!("({})", parts.join(" AND ")));
+    }
+    or(alts)
+}
+
+/// Targets of `inc` from the resources `rids`: `(rid)` rows.
+pub fn include_sql(rids: &[i64], inc: &Include, d: &dyn Dialect) -> Sql {
+    let mut b = B {
+        binds: Vec::new(),
+        alias: 0,
+        d,
+    };
+    let r = b.ints(rids);
+    let k = b.ints(&inc.pkeys);
+    let t = match &inc.target {
+        Some(t) => format!(" AND f.ttype = {}", b.text(t)),
+        None => String::new(),
+    };
+    let from = d.by_rid("idx_ref", "f");
+    Sql {
+        text: format!(
+            "SELECT DISTINCT t.rid FROM {from} JOIN resources t ON t.rtype = f.ttype \
+             AND t.id = f.tid WHERE f.rid IN ({r}) AND f.pkey IN ({k}){t} AND t.deleted = 0"
+        ),
+        binds: b.binds,
+    }
+}
+
+/// Resources that reference any of `ids` through `inc`: `(rid, ttype, tid)` rows, to be
+/// matched against the wanted `(type, id)` pairs by the caller.
+pub fn revinclude_sql(ids: &[String], inc: &Include, d: &dyn Dialect) -> Sql {
+    let mut b = B {
+        binds: Vec::new(),
+        alias: 0,
+        d,
+    };
+    let k = b.ints(&inc.pkeys);
+    let i = b.texts(ids);
+    Sql {
+        text: format!(
+            "SELECT f.rid, f.ttype, f.tid FROM idx_ref f WHERE f.pkey IN ({k}) AND f.tid IN ({i})"
+        ),
+        binds: b.binds,
+    }
+}

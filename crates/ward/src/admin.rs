@@ -1,0 +1,161 @@
+//! `ward user add`, `ward client add`, `ward launch create` and `ward break-glass list|review`:
+//! the admin operations, run locally against the data directory (the server may be running).
+
+use std::io::BufRead;
+use std::sync::Arc;
+
+use ward_auth::oauth::{AuthServer, AuthSettings, JwksCache, NewClient, NewUser};
+use ward_crypto::SecretBytes;
+use ward_store::AuthStore;
+
+use crate::cli::{
+    BreakGlassListArgs, BreakGlassReviewArgs, ClientAddArgs, CommonArgs, LaunchCreateArgs,
+    UserAddArgs,
+};
+use crate::config;
+use crate::datadir::{self, PUBLIC_URL_META, StartupError};
+
+fn err(m: impl Into<String>) -> StartupError {
+    StartupError::Message(m.into())
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+async fn open(common: &CommonArgs, key: Option<SecretBytes>) -> Result<AuthServer, StartupError> {
+    let file = config::read_file(common).map_err(|e| err(e.to_string()))?;
+    let data_dir = config::data_dir(common, &file);
+    let key_file = file
+        .keys
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| config::default_key_file(&data_dir));
+    let auth_cfg = config::resolve_auth(file.auth).map_err(|e| err(e.to_string()))?;
+    let storage = config::resolve_storage(common, &file.storage).map_err(|e| err(e.to_string()))?;
+    let master = datadir::master_key(key, &key_file, false)?;
+    let backend = datadir::open_store(&data_dir, &storage, master, true).await?;
+    let store = backend.store.clone();
+    let keys = datadir::signing_keys(store.as_ref(), now()).await?;
+    let public = store
+        .get_meta(PUBLIC_URL_META)
+        .await
+        .map_err(|e| err(e.to_string()))?
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_else(|| "https://localhost:8443".into());
+    let auth_store: Arc<dyn AuthStore> = backend.auth.clone();
+    let settings: AuthSettings = auth_cfg.settings(&public);
+    let jwks = JwksCache::with_default_client().map_err(err)?;
+    AuthServer::new(auth_store, backend.ring, &keys, settings, jwks).map_err(|e| err(e.to_string()))
+}
+
+/// `ward user add` (password from stdin).
+#[allow(clippy::print_stdout)]
+pub async fn user_add(a: &UserAddArgs, key: Option<SecretBytes>) -> Result<(), StartupError> {
+    let mut password = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .map_err(|_| err("cannot read the password from standard input"))?;
+    let password = password.trim_end_matches(['\n', '\r']).to_owned();
+    let auth = open(&a.common, key).await?;
+    let u = NewUser {
+        username: a.username.clone(),
+        role: a.role.clone(),
+        password,
+        fhir_user: a.fhir_user.clone(),
+        patient: a.patient.clone(),
+        break_glass: a.break_glass,
+    };
+    let rec = auth
+        .add_user(u, now())
+        .await
+        .map_err(|e| err(e.description))?;
+    println!(
+        "user {} ({}) added with id {}",
+        rec.username, rec.role, rec.id
+    );
+    if matches!(rec.role.as_str(), "admin" | "auditor") {
+        println!("this role needs TOTP: the first login shows the enrollment page");
+    }
+    Ok(())
+}
+
+/// `ward client add`.
+#[allow(clippy::print_stdout)]
+pub async fn client_add(a: &ClientAddArgs, key: Option<SecretBytes>) -> Result<(), StartupError> {
+    let jwks = match &a.jwks {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| err(format!("cannot read {}: {}", p.display(), e.kind())))?,
+        ),
+        None => None,
+    };
+    let auth = open(&a.common, key).await?;
+    let c = NewClient {
+        id: a.id.clone(),
+        kind: a.kind.clone(),
+        scope: a.scope.clone(),
+        redirect_uris: a.redirect_uris.clone(),
+        jwks,
+        jwks_url: a.jwks_url.clone(),
+    };
+    let reg = auth
+        .add_client(c, now())
+        .await
+        .map_err(|e| err(e.description))?;
+    println!("client {} ({}) registered", reg.record.id, reg.record.kind);
+    if let Some(s) = reg.secret {
+        println!("client_secret: {s}");
+        println!("(shown once; only its hash is stored)");
+    }
+    Ok(())
+}
+
+/// `ward launch create`: prints the launch id.
+#[allow(clippy::print_stdout)]
+pub async fn launch_create(
+    a: &LaunchCreateArgs,
+    key: Option<SecretBytes>,
+) -> Result<(), StartupError> {
+    let auth = open(&a.common, key).await?;
+    let l = auth
+        .create_launch(a.patient.clone(), a.encounter.clone(), now())
+        .await
+        .map_err(|e| err(e.description))?;
+    println!("{}", l.id);
+    Ok(())
+}
+
+/// `ward break-glass list`.
+#[allow(clippy::print_stdout)]
+pub async fn break_glass_list(
+    a: &BreakGlassListArgs,
+    key: Option<SecretBytes>,
+) -> Result<(), StartupError> {
+    let auth = open(&a.common, key).await?;
+    let gs = auth
+        .store()
+        .list_break_glass(!a.all)
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    for g in gs {
+        println!("{}", serde_json::to_string(&g).unwrap_or_default());
+    }
+    Ok(())
+}
+
+/// `ward break-glass review`.
+#[allow(clippy::print_stdout)]
+pub async fn break_glass_review(
+    a: &BreakGlassReviewArgs,
+    key: Option<SecretBytes>,
+) -> Result<(), StartupError> {
+    let auth = open(&a.common, key).await?;
+    let g = auth
+        .review_break_glass(&a.id, &a.reviewer, a.note.clone(), now())
+        .await
+        .map_err(|e| err(e.description))?;
+    println!("break-glass grant {} reviewed by {}", g.id, a.reviewer);
+    Ok(())
+}

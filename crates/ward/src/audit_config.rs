@@ -1,0 +1,89 @@
+//! `[audit]`: checkpoints, the external checkpoint log, and export sinks.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use ward_core::AuditSettings;
+
+use crate::config::ConfigError;
+
+/// The `[audit]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFile {
+    /// Benchmarks only: `false` stops writing audit records (the server warns at start-up).
+    pub enabled: Option<bool>,
+    pub checkpoint_every: Option<u64>,
+    pub checkpoint_secs: Option<u64>,
+    /// Append-only file that receives a copy of every signed checkpoint.
+    pub checkpoint_file: Option<PathBuf>,
+    /// Directory of the JSON-lines export sink (rotated by size and date).
+    pub export_dir: Option<PathBuf>,
+    pub export_max_bytes: Option<u64>,
+    /// RFC 5424 over TLS export sink.
+    pub syslog: Option<SyslogFile>,
+}
+
+/// `[audit.syslog]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogFile {
+    /// `host:port` of the TLS syslog receiver.
+    pub address: String,
+    /// The name in its certificate.
+    pub server_name: String,
+    /// PEM CA that issued its certificate.
+    pub ca_file: PathBuf,
+}
+
+/// The validated `[audit]` settings.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    pub settings: AuditSettings,
+    pub export_dir: Option<PathBuf>,
+    pub export_max_bytes: u64,
+    pub syslog: Option<SyslogFile>,
+}
+
+/// Validates `[audit]`.
+pub fn resolve_audit(f: AuditFile) -> Result<AuditConfig, ConfigError> {
+    let every = f.checkpoint_every.unwrap_or(1000);
+    let secs = f.checkpoint_secs.unwrap_or(60);
+    if every == 0 || secs == 0 {
+        return Err(ConfigError::Invalid {
+            key: "audit.checkpoint_every",
+            reason: "checkpoint_every and checkpoint_secs must be positive".into(),
+        });
+    }
+    Ok(AuditConfig {
+        settings: AuditSettings {
+            enabled: f.enabled.unwrap_or(true),
+            checkpoint_every: every,
+            checkpoint_secs: secs,
+            checkpoint_file: f.checkpoint_file,
+        },
+        export_dir: f.export_dir,
+        export_max_bytes: f.export_max_bytes.unwrap_or(64 * 1024 * 1024),
+        syslog: f.syslog,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_rejections() {
+        let c = resolve_audit(AuditFile::default()).unwrap();
+        assert!(c.settings.enabled);
+        assert_eq!(c.settings.checkpoint_every, 1000);
+        let f: AuditFile = toml::from_str("checkpoint_every = 0").unwrap();
+        assert!(resolve_audit(f).is_err());
+        assert!(toml::from_str::<AuditFile>("checkpoint_evry = 3").is_err());
+        let f: AuditFile = toml::from_str(
+            "[syslog]\naddress = \"127.0.0.1:6514\"\nserver_name = \"s\"\nca_file = \"ca.pem\"",
+        )
+        .unwrap();
+        assert!(resolve_audit(f).unwrap().syslog.is_some());
+    }
+}

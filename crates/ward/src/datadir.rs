@@ -1,0 +1,189 @@
+//! The data directory: created private (0700) on first run; refused when others can read it.
+//! Opening it yields the master key, the store and the signing keys.
+
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ward_auth::SigningKeys;
+use ward_auth::oauth::KeyRingSource;
+use ward_crypto::{MasterKey, MasterKeySource, SecretBytes};
+use ward_store::{AuthStore, KeyRing, Store, StoreError};
+use ward_store_postgres::PostgresStore;
+use ward_store_sqlite::{SqliteOptions, SqliteStore};
+
+use crate::config::StorageConfig;
+
+/// A startup failure with a message that tells the operator what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Message(String),
+}
+
+fn msg(m: impl Into<String>) -> StartupError {
+    StartupError::Message(m.into())
+}
+
+/// Metadata key of the public URL the server last ran under (used by `ward token issue`).
+pub const PUBLIC_URL_META: &str = "server/public-url";
+
+/// Creates `dir` (and parents) with mode 0700 if absent; refuses it if group/other have access.
+pub fn ensure_private_dir(dir: &Path) -> Result<(), StartupError> {
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| msg(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let mode = std::fs::metadata(dir)
+        .map_err(|e| msg(format!("cannot read {}: {e}", dir.display())))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(msg(format!(
+            "{} is accessible to group or others (mode {mode:o}); run: chmod 700 {}",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Where the master key comes from: `WARD_MASTER_KEY` (read by `main`), or the key file
+/// (created only when `create` is set, i.e. by `serve` on first run).
+pub fn master_key(
+    inline: Option<SecretBytes>,
+    file: &Path,
+    create: bool,
+) -> Result<MasterKey, StartupError> {
+    let source = match inline {
+        Some(k) => MasterKeySource::Inline(k),
+        None => {
+            if let Some(parent) = file.parent()
+                && create
+            {
+                ensure_private_dir(parent)?;
+            }
+            if !create && !file.exists() {
+                return Err(msg(format!(
+                    "no master key at {}: restore it from your backup or set WARD_MASTER_KEY (a new data directory is initialised by `ward serve`)",
+                    file.display()
+                )));
+            }
+            MasterKeySource::File {
+                path: file.to_path_buf(),
+                create,
+            }
+        }
+    };
+    let (key, created) = MasterKey::load(&source).map_err(|e| msg(e.to_string()))?;
+    if created {
+        tracing::info!(path = %file.display(), "created a new master key; back it up: without it the data cannot be read");
+    }
+    Ok(key)
+}
+
+/// The database file in the data directory.
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("ward.db")
+}
+
+/// An opened store, seen through each interface the services need.
+#[derive(Clone)]
+pub struct Backend {
+    pub store: Arc<dyn Store>,
+    pub auth: Arc<dyn AuthStore>,
+    pub ring: Arc<dyn KeyRingSource>,
+}
+
+fn backend<T: Store + AuthStore>(s: Arc<T>) -> Backend {
+    Backend {
+        store: s.clone(),
+        auth: s.clone(),
+        ring: s,
+    }
+}
+
+/// True when the configured store already holds a Ward installation (its master key must then
+/// exist; a new key is only created for a new installation).
+pub async fn store_exists(data_dir: &Path, storage: &StorageConfig) -> Result<bool, StartupError> {
+    match storage {
+        StorageConfig::Sqlite => Ok(db_path(data_dir).exists()),
+        StorageConfig::Postgres(o) => PostgresStore::status(o)
+            .await
+            .map(|s| s.initialised)
+            .map_err(|e| msg(format!("cannot reach the PostgreSQL database: {e}"))),
+    }
+}
+
+/// Opens the configured store (SQLCipher in the data directory, or PostgreSQL), translating
+/// a wrong key into a clear refusal.
+pub async fn open_store(
+    data_dir: &Path,
+    storage: &StorageConfig,
+    key: MasterKey,
+    must_exist: bool,
+) -> Result<Backend, StartupError> {
+    let wrong_key = |what: String| {
+        move |e: StoreError| match e {
+            StoreError::WrongKey => msg(format!(
+                "the master key does not open {what}: wrong key, or not a Ward database"
+            )),
+            other => msg(format!("cannot open {what}: {other}")),
+        }
+    };
+    match storage {
+        StorageConfig::Sqlite => {
+            let path = db_path(data_dir);
+            if must_exist && !path.exists() {
+                return Err(msg(format!(
+                    "no database at {}: start `ward serve` once first",
+                    path.display()
+                )));
+            }
+            let store = SqliteStore::open(SqliteOptions::new(&path), KeyRing::new(key))
+                .await
+                .map_err(wrong_key(path.display().to_string()))?;
+            Ok(backend(Arc::new(store)))
+        }
+        StorageConfig::Postgres(o) => {
+            let store = PostgresStore::open((**o).clone(), KeyRing::new(key))
+                .await
+                .map_err(wrong_key("the PostgreSQL database".into()))?;
+            Ok(backend(Arc::new(store)))
+        }
+    }
+}
+
+/// Loads (or on first run creates) the token signing keys.
+pub async fn signing_keys(store: &dyn Store, now: i64) -> Result<SigningKeys, StartupError> {
+    SigningKeys::load_or_create(store, now)
+        .await
+        .map_err(|e| msg(format!("signing keys: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_private_dirs_and_refuses_open_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("a/b");
+        ensure_private_dir(&d).unwrap();
+        assert_eq!(
+            std::fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(
+            ensure_private_dir(&d)
+                .unwrap_err()
+                .to_string()
+                .contains("chmod 700")
+        );
+    }
+}
