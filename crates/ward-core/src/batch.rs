@@ -287,9 +287,11 @@ impl FhirService {
                 }
             }
         }
-        self.audit_transaction(ctx, &mut *tx, &entries, &results)
+        let head = self
+            .audit_transaction(ctx, &mut *tx, &entries, &results)
             .await?;
         tx.commit().await?;
+        self.auditor.committed(head).await;
         for (i, e) in entries
             .iter()
             .enumerate()
@@ -320,7 +322,7 @@ impl FhirService {
         tx: &mut dyn ward_store::StoreTx,
         entries: &[ParsedEntry],
         results: &[Option<CoreResult<FhirResponse>>],
-    ) -> CoreResult<()> {
+    ) -> CoreResult<Option<(u64, [u8; 32])>> {
         let now = self.now_instant();
         let base = &self.config.base_url;
         let mut recs = Vec::new();

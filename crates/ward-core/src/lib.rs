@@ -243,8 +243,9 @@ impl FhirService {
             self.now_instant(),
             &self.config.base_url,
         );
-        self.auditor.append_in(&mut *tx, &[rec]).await?;
+        let head = self.auditor.append_in(&mut *tx, &[rec]).await?;
         tx.commit().await?;
+        self.auditor.committed(head).await;
         resp.audited = self.auditor.enabled();
         Ok(())
     }

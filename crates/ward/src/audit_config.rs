@@ -11,7 +11,8 @@ use crate::config::ConfigError;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditFile {
-    /// Benchmarks only: `false` stops writing audit records (the server warns at start-up).
+    /// Benchmarks only: `false` stops writing audit records. Accepted only by a binary built
+    /// with the `bench-unaudited` feature (the server then warns at start-up); refused otherwise.
     pub enabled: Option<bool>,
     pub checkpoint_every: Option<u64>,
     pub checkpoint_secs: Option<u64>,
@@ -55,9 +56,18 @@ pub fn resolve_audit(f: AuditFile) -> Result<AuditConfig, ConfigError> {
             reason: "checkpoint_every and checkpoint_secs must be positive".into(),
         });
     }
+    let enabled = f.enabled.unwrap_or(true);
+    if !enabled && !cfg!(feature = "bench-unaudited") {
+        return Err(ConfigError::Invalid {
+            key: "audit.enabled",
+            reason: "the audit trail cannot be switched off (only a benchmark build with the \
+                     `bench-unaudited` feature accepts `enabled = false`)"
+                .into(),
+        });
+    }
     Ok(AuditConfig {
         settings: AuditSettings {
-            enabled: f.enabled.unwrap_or(true),
+            enabled,
             checkpoint_every: every,
             checkpoint_secs: secs,
             checkpoint_file: f.checkpoint_file,
@@ -85,5 +95,19 @@ mod tests {
         )
         .unwrap();
         assert!(resolve_audit(f).unwrap().syslog.is_some());
+    }
+
+    #[test]
+    fn the_trail_cannot_be_switched_off_outside_a_benchmark_build() {
+        let f: AuditFile = toml::from_str("enabled = false").unwrap();
+        let r = resolve_audit(f);
+        if cfg!(feature = "bench-unaudited") {
+            assert!(!r.unwrap().settings.enabled);
+        } else {
+            let e = r.unwrap_err().to_string();
+            assert!(e.contains("audit.enabled"), "{e}");
+        }
+        let f: AuditFile = toml::from_str("enabled = true").unwrap();
+        assert!(resolve_audit(f).unwrap().settings.enabled);
     }
 }

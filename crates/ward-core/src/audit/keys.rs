@@ -33,10 +33,14 @@ pub struct AuditKeys {
 
 impl AuditKeys {
     async fn load(store: &dyn Store) -> CoreResult<Vec<(AuditSigningKey, i64)>> {
-        let Some(sealed) = store.get_meta(META).await? else {
-            return Ok(Vec::new());
-        };
-        let plain = store.keyring().open_secret(META, &sealed)?;
+        match store.get_meta(META).await? {
+            Some(sealed) => Self::open(store, &sealed),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn open(store: &dyn Store, sealed: &[u8]) -> CoreResult<Vec<(AuditSigningKey, i64)>> {
+        let plain = store.keyring().open_secret(META, sealed)?;
         let stored: Vec<StoredKey> =
             serde_json::from_slice(plain.expose()).map_err(|_| err("format"))?;
         stored
@@ -50,7 +54,7 @@ impl AuditKeys {
             .collect()
     }
 
-    async fn save(store: &dyn Store, keys: &[(AuditSigningKey, i64)]) -> CoreResult<()> {
+    fn seal(store: &dyn Store, keys: &[(AuditSigningKey, i64)]) -> CoreResult<Vec<u8>> {
         let stored: Vec<StoredKey> = keys
             .iter()
             .map(|(k, created)| StoredKey {
@@ -59,19 +63,26 @@ impl AuditKeys {
             })
             .collect();
         let plain = SecretBytes::new(serde_json::to_vec(&stored).map_err(|_| err("format"))?);
-        let sealed = store.keyring().seal_secret(META, &plain)?;
-        Ok(store.put_meta(META, &sealed).await?)
+        Ok(store.keyring().seal_secret(META, &plain)?)
     }
 
-    /// Loads the keys, creating the first one on a new store.
+    /// Loads the keys, creating the first one on a new store. Creation is insert-if-absent, so
+    /// nodes that start together on one database agree on a single first key.
     pub async fn load_or_create(store: &dyn Store, now: i64) -> CoreResult<Self> {
-        let keys = Self::load(store).await?;
-        if !keys.is_empty() {
-            return Ok(Self {
-                keys: keys.into_iter().map(|(k, _)| k).collect(),
-            });
+        let mut keys = Self::load(store).await?;
+        if keys.is_empty() {
+            let first = vec![(
+                AuditSigningKey::generate().map_err(|_| err("generate"))?,
+                now,
+            )];
+            let winner = store
+                .create_meta(META, &Self::seal(store, &first)?)
+                .await?;
+            keys = Self::open(store, &winner)?;
         }
-        Self::rotate(store, now).await
+        Ok(Self {
+            keys: keys.into_iter().map(|(k, _)| k).collect(),
+        })
     }
 
     /// Adds a new signing key; all older keys stay for verification.
@@ -84,7 +95,7 @@ impl AuditKeys {
                 now,
             ),
         );
-        Self::save(store, &keys).await?;
+        store.put_meta(META, &Self::seal(store, &keys)?).await?;
         Ok(Self {
             keys: keys.into_iter().map(|(k, _)| k).collect(),
         })

@@ -110,13 +110,16 @@ impl Auditor {
     }
 
     /// Appends records inside the caller's transaction (they commit or roll back with it).
+    /// Returns the chain head they produce; the caller hands it to [`Auditor::committed`] once
+    /// the transaction committed, so that a checkpoint never covers a record that was rolled
+    /// back.
     pub(crate) async fn append_in(
         &self,
         tx: &mut dyn StoreTx,
         recs: &[AuditRecord],
-    ) -> CoreResult<()> {
+    ) -> CoreResult<Option<(u64, [u8; 32])>> {
         if !self.enabled() || recs.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let events = recs
             .iter()
@@ -124,10 +127,15 @@ impl Auditor {
             .collect::<CoreResult<Vec<_>>>()?;
         let linked = tx.append_audit(events).await?;
         crate::metrics::audit_appended(linked.len());
-        if let Some((seq, hash)) = linked.last() {
-            self.advanced(*seq, *hash).await;
+        Ok(linked.last().copied())
+    }
+
+    /// Notes the head of records appended by [`Auditor::append_in`] after their transaction
+    /// committed.
+    pub(crate) async fn committed(&self, head: Option<(u64, [u8; 32])>) {
+        if let Some((seq, hash)) = head {
+            self.advanced(seq, hash).await;
         }
-        Ok(())
     }
 
     /// Makes `rec` durable (group commit) before returning. Any failure is 503: no audit, no
