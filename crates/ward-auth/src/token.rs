@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::{AuthError, Principal, PrincipalKind, ScopeSet, SigningKeys};
 
 /// Allowed clock skew, in seconds.
-const LEEWAY: i64 = 30;
+pub(crate) const LEEWAY: i64 = 30;
 
 /// The claims of a Ward access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -134,3 +134,51 @@ async fn keys_persist_and_rotation_keeps_previous_key() {
         "keys older than the previous one are dropped"
     );
 }
+
+/// The verified-token memo of `Authenticator` changes nothing observable: the same token
+/// still expires on time, a revocation still takes effect at once, and a token that differs
+/// in one byte is verified afresh (and refused).
+#[tokio::test(flavor = "multi_thread")]
+async fn remembered_verification_keeps_expiry_and_revocation() {
+    use std::sync::Arc;
+    use ward_store::AuthStore;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(store(dir.path()).await);
+    let keys = SigningKeys::load_or_create(s.as_ref(), NOW).await.unwrap();
+    let issuer = TokenIssuer::new(&keys, ISS, AUD).unwrap();
+    let verifier = TokenVerifier::new(&keys, ISS, AUD).unwrap();
+    let authn = ward_auth::Authenticator::new(verifier, s.clone());
+    let scopes = ScopeSet::parse("system/*.cruds").unwrap();
+    let tok = issuer
+        .issue("operator", PrincipalKind::Operator, &scopes, NOW, 600)
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            authn.authenticate(&tok, NOW + 1).await.unwrap().subject,
+            "operator"
+        );
+    }
+    assert!(
+        authn.authenticate(&tok, NOW + 600 + 29).await.is_ok(),
+        "leeway"
+    );
+    assert!(matches!(
+        authn.authenticate(&tok, NOW + 600 + 31).await,
+        Err(AuthError::Expired)
+    ));
+    let mut flipped = tok.clone().into_bytes();
+    let last = flipped.len() - 2;
+    flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    assert!(authn.authenticate(&flipped, NOW + 1).await.is_err());
+
+    let tok2 = issuer
+        .issue("operator", PrincipalKind::Operator, &scopes, NOW, 600)
+        .unwrap();
+    let p = authn.authenticate(&tok2, NOW + 1).await.unwrap();
+    s.revoke(&p.token_id, NOW + 600).await.unwrap();
+    assert!(matches!(
+        authn.authenticate(&tok2, NOW + 2).await,
+        Err(AuthError::Revoked)
+    ));
+}

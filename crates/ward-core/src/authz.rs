@@ -111,14 +111,14 @@ fn forbidden(interaction: &Interaction) -> CoreError {
 /// checked entry by entry; system-wide reads need an unrestricted wildcard scope.
 pub(crate) fn authorize(principal: &Principal, interaction: &Interaction) -> CoreResult<Access> {
     let perms = needs(interaction);
-    if principal.scopes.resource_scopes().is_empty() {
-        return Err(forbidden(interaction));
-    }
     if interaction
         .resource_type()
         .is_some_and(|t| t.as_str() == AUDIT_EVENT)
     {
         audit_trail_access(principal, interaction)?;
+    }
+    if principal.scopes.resource_scopes().is_empty() {
+        return Err(forbidden(interaction));
     }
     let rtype = match interaction {
         Interaction::SearchSystem | Interaction::HistorySystem => {

@@ -36,10 +36,12 @@ impl FhirService {
             | I::Delete(t, id)
             | I::Operation(_, OpTarget::Instance(t, id)) => {
                 let current = self.store.read(t.as_str(), id).await?;
+                let current = self.last_content(t.as_str(), id, current).await?;
                 self.stored_within(access, *t, current.as_ref())
             }
             I::Vread(t, id, v) => {
                 let version = self.store.vread(t.as_str(), id, *v).await?;
+                let version = self.last_content(t.as_str(), id, version).await?;
                 self.stored_within(access, *t, version.as_ref())
             }
             I::Create(t) => self.body_within(access, *t, parse(req.body.as_ref()).as_ref()),
@@ -69,6 +71,25 @@ impl FhirService {
             }
             _ => Ok(()),
         }
+    }
+
+    /// A deletion has no body to judge, so the version before it stands in: a deleted resource
+    /// outside the token's reach answers 404 like a live one (not 410, which would confirm it
+    /// existed).
+    async fn last_content(
+        &self,
+        t: &str,
+        id: &str,
+        stored: Option<StoredResource>,
+    ) -> CoreResult<Option<StoredResource>> {
+        let mut cur = stored;
+        while let Some(s) = &cur {
+            if s.body.is_some() || s.meta.version <= 1 {
+                break;
+            }
+            cur = self.store.vread(t, id, s.meta.version - 1).await?;
+        }
+        Ok(cur)
     }
 
     fn stored_within(

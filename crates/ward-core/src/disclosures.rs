@@ -100,13 +100,23 @@ impl FhirService {
         loop {
             let page = self.store.search(&query).await?;
             for m in &page.matches {
-                if let Some(d) = m
+                let Some(mut d) = m
                     .body
                     .as_deref()
                     .and_then(|b| serde_json::from_slice::<Value>(b).ok())
                     .as_ref()
                     .and_then(disclosure)
-                {
+                else {
+                    continue;
+                };
+                let mut mine = Vec::new();
+                for w in d.what.drain(..) {
+                    if self.belongs_to(&w, patient).await? {
+                        mine.push(w);
+                    }
+                }
+                if !mine.is_empty() {
+                    d.what = mine;
                     out.push(d);
                 }
             }
@@ -115,6 +125,42 @@ impl FhirService {
                 None => return Ok(out),
             }
         }
+    }
+
+    /// True if the resource version `reference` (`Type/id/_history/v`, or `Type/id`) was in
+    /// `patient`'s compartment. An event that touched several patients lists, in one
+    /// patient's accounting, only that patient's resources. The audit trail itself is not
+    /// the patient's record and is left out.
+    async fn belongs_to(&self, reference: &str, patient: &str) -> CoreResult<bool> {
+        let mut parts = reference.split('/');
+        let (Some(t), Some(id)) = (parts.next(), parts.next()) else {
+            return Ok(false);
+        };
+        if t == crate::authz::AUDIT_EVENT {
+            return Ok(false);
+        }
+        if t == "Patient" {
+            return Ok(id == patient);
+        }
+        let version = match (parts.next(), parts.next()) {
+            (Some("_history"), Some(v)) => v.parse::<u64>().ok(),
+            _ => None,
+        };
+        let mut stored = match version {
+            Some(v) => self.store.vread(t, id, v).await?,
+            None => self.store.read(t, id).await?,
+        };
+        // a deletion has no body: the version before it tells whose it was
+        while let Some(s) = &stored {
+            if s.body.is_some() || s.meta.version <= 1 {
+                break;
+            }
+            stored = self.store.vread(t, id, s.meta.version - 1).await?;
+        }
+        Ok(stored
+            .and_then(|s| s.body)
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|doc| crate::compartment::in_patient_compartment(t, &doc, patient)))
     }
 
     pub(crate) async fn disclosures_operation(

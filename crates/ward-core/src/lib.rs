@@ -135,6 +135,14 @@ impl FhirService {
         cursors: CursorKey,
     ) -> Self {
         let search_params = Arc::new(ward_store::search::Registry::new());
+        // R4 has no AuditEvent search by purpose of use; Ward defines one (issue "Audit
+        // controls" item 4: search by purpose, e.g. BTG under break-glass).
+        if let Err(code) = search_params.register(&audit::purpose_search_parameter()) {
+            tracing::error!(
+                code,
+                "the AuditEvent purpose search parameter did not register"
+            );
+        }
         let indexer = Arc::new(ward_store::index::Indexer::with_registry(
             &config.base_url,
             search_params.clone(),

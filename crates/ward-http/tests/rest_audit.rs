@@ -237,6 +237,12 @@ async fn accounting_of_disclosures() {
     let o2 = app.create(&json!({"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference": format!("Patient/{p2}")}})).await;
     app.get(&format!("/fhir/Observation/{o1}")).await;
     app.get(&format!("/fhir/Observation/{o2}")).await;
+    // one search returning both patients' Observations
+    let both = app
+        .get(&format!("/fhir/Observation?_id={o1},{o2}"))
+        .await
+        .json();
+    assert_eq!(both["entry"].as_array().unwrap().len(), 2);
     let r = app.get(&format!("/fhir/Patient/{p1}/$disclosures")).await;
     assert_eq!(r.status, StatusCode::OK);
     let report = r.json();
@@ -263,6 +269,24 @@ async fn accounting_of_disclosures() {
     assert!(
         !whats.iter().any(|w| w.contains(&o2) || w.contains(&p2)),
         "nothing about the other patient: {whats:?}"
+    );
+    let search = rows
+        .iter()
+        .find(|r| part(r, "action")["valueCode"] == "search-type")
+        .expect("the search that returned p1's Observation is listed");
+    assert_eq!(
+        part(search, "what")["valueString"],
+        format!("Observation/{o1}/_history/1"),
+        "only p1's resource of that search"
+    );
+    let p2_report = app
+        .get(&format!("/fhir/Patient/{p2}/$disclosures"))
+        .await
+        .json();
+    let p2_whats = p2_report["parameter"].to_string();
+    assert!(
+        p2_whats.contains(&o2) && !p2_whats.contains(&o1),
+        "{p2_whats}"
     );
     let read = rows
         .iter()

@@ -388,12 +388,87 @@ async fn validate_operation() {
             .status,
         StatusCode::NOT_FOUND
     );
-    // $validate stores nothing
+    // instance level without a body validates the stored version
+    let stored = app
+        .call("POST", &format!("/fhir/Patient/{id}/$validate"), None)
+        .await;
+    assert_eq!(stored.status, StatusCode::OK);
+    assert_eq!(stored.json()["issue"][0]["severity"], "information");
+    // mode=update: the body id must match the URL
+    let wrong_id = app
+        .post(
+            &format!("/fhir/Patient/{id}/$validate?mode=update"),
+            &json!({"resourceType":"Patient","id":"other"}),
+        )
+        .await;
+    assert_eq!(wrong_id.status, StatusCode::OK);
+    assert_eq!(wrong_id.json()["issue"][0]["code"], "invariant");
+    let by_params = json!({"resourceType":"Parameters","parameter":[
+        {"name":"mode","valueCode":"update"},
+        {"name":"resource","resource":{"resourceType":"Patient","id": id}}]});
+    let r = app
+        .post(&format!("/fhir/Patient/{id}/$validate"), &by_params)
+        .await;
+    assert_eq!(r.json()["issue"][0]["severity"], "information");
+    for (path, why) in [
+        (
+            "/fhir/Patient/$validate?mode=update",
+            "update needs an instance",
+        ),
+        (
+            "/fhir/Patient/$validate?mode=delete",
+            "delete needs an instance",
+        ),
+        ("/fhir/Patient/$validate?mode=bogus", "unknown mode"),
+        (
+            "/fhir/Patient/$validate?mode=create&mode=create",
+            "repeated",
+        ),
+    ] {
+        let r = app.post(path, &json!({"resourceType":"Patient"})).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{why}");
+        assert_eq!(r.json()["resourceType"], "OperationOutcome");
+    }
+    assert_eq!(
+        app.call("POST", "/fhir/Patient/$validate", None)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST,
+        "type level needs a resource"
+    );
+    let profile = app
+        .post(
+            "/fhir/Patient/$validate?profile=http://example.org/StructureDefinition/x",
+            &json!({"resourceType":"Patient"}),
+        )
+        .await;
+    assert_eq!(profile.json()["issue"][0]["code"], "not-supported");
+    let base = app
+        .post(
+            "/fhir/Patient/$validate?profile=http://hl7.org/fhir/StructureDefinition/Patient",
+            &json!({"resourceType":"Patient"}),
+        )
+        .await;
+    assert_eq!(base.json()["issue"][0]["severity"], "information");
+    // mode=delete on a live instance is fine; on a deleted one 410
+    let gone = app.create(&json!({"resourceType":"Patient"})).await;
+    let path = format!("/fhir/Patient/{gone}/$validate?mode=delete");
+    assert_eq!(app.call("POST", &path, None).await.status, StatusCode::OK);
+    app.call("DELETE", &format!("/fhir/Patient/{gone}"), None)
+        .await;
+    assert_eq!(app.call("POST", &path, None).await.status, StatusCode::GONE);
+    assert_eq!(
+        app.call("POST", &format!("/fhir/Patient/{gone}/$validate"), None)
+            .await
+            .status,
+        StatusCode::GONE
+    );
+    // $validate stores nothing (the history holds the creates and the delete above only)
     assert!(
         app.get("/fhir/Patient/_history").await.json()["entry"]
             .as_array()
             .unwrap()
             .len()
-            == 1
+            == 3
     );
 }

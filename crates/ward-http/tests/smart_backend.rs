@@ -3,7 +3,9 @@
 //! five minutes ahead, `jti` replay refused. Bad bearer tokens (RFC 6750 §3.1): malformed,
 //! expired, wrong audience, foreign issuer, `alg: none`, HS256 signed with the public key →
 //! 401 `invalid_token`; too small a scope → 403 OperationOutcome. Introspection (RFC 7662),
-//! revocation (RFC 7009) and the admin API.
+//! revocation (RFC 7009) and the admin API. Each token issue, introspection, revocation and
+//! admin change leaves a security AuditEvent; when none can be written, the token endpoint
+//! answers 503 and hands out no token.
 
 #![allow(
     clippy::unwrap_used,
@@ -298,12 +300,14 @@ async fn introspection_and_revocation() {
             &format!("j{n}"),
         )
     };
-    let at = client_credentials(&app, &a(), "system/Patient.rs")
-        .await
-        .json()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let issued = client_credentials(&app, &a(), "system/Patient.rs").await;
+    let at = issued.json()["access_token"].as_str().unwrap().to_owned();
+    let ev = event_for(&app, &issued, "token-issued", "0", &[&at]).await;
+    assert_eq!(
+        (agent_subject(&ev), agent_client(&ev)),
+        ("svc", "svc"),
+        "the backend client"
+    );
     let post = |path: &'static str, form: Vec<(&'static str, String)>| {
         let app = &app;
         async move {
@@ -329,6 +333,8 @@ async fn introspection_and_revocation() {
     .await;
     assert_eq!(i.status, 200, "{}", text(&i));
     assert_eq!(i.json()["active"], true);
+    let ev = event_for(&app, &i, "token-introspected", "0", &[&at]).await;
+    assert_eq!(agent_client(&ev), "svc");
     assert_eq!(i.json()["scope"], "system/Patient.rs");
     assert_eq!(i.json()["client_id"], "svc");
     let anon = post("/auth/introspect", vec![("token", at.clone())]).await;
@@ -336,6 +342,8 @@ async fn introspection_and_revocation() {
         anon.status, 401,
         "introspection needs an authenticated client"
     );
+    let ev = event_for(&app, &anon, "token-introspected", "4", &[&at]).await;
+    assert_eq!(ev["outcomeDesc"], "invalid_client");
     let r = post(
         "/auth/revoke",
         vec![
@@ -346,6 +354,8 @@ async fn introspection_and_revocation() {
     )
     .await;
     assert_eq!(r.status, 200);
+    let ev = event_for(&app, &r, "token-revoked", "0", &[&at]).await;
+    assert_eq!(agent_client(&ev), "svc");
     assert_eq!(
         fhir_get(&app, "/fhir/Patient/p1", &at).await.status,
         401,
@@ -387,6 +397,10 @@ async fn admin_api_needs_an_operator_or_admin_token() {
         .await;
     assert_eq!(r.status, 201, "{}", text(&r));
     assert!(r.json().get("password_hash").is_none());
+    let password = "a long enough password";
+    let ev = event_for(&app, &r, "user-changed", "0", &[password]).await;
+    assert_eq!(agent_subject(&ev), "tester", "the operator");
+    assert_eq!(ev["outcomeDesc"], "user nurse (clinician) added");
     let r = app
         .send(call(
             "POST",
@@ -397,6 +411,8 @@ async fn admin_api_needs_an_operator_or_admin_token() {
         ))
         .await;
     assert_eq!(r.status, 400, "username taken");
+    let ev = event_for(&app, &r, "user-changed", "4", &[password]).await;
+    assert_eq!(ev["outcomeDesc"], "invalid_request");
     let r = app
         .send(call(
             "POST",
@@ -408,6 +424,10 @@ async fn admin_api_needs_an_operator_or_admin_token() {
         .await;
     assert_eq!(r.status, 201);
     assert!(r.json()["client_secret"].is_string(), "shown once");
+    let secret = r.json()["client_secret"].as_str().unwrap().to_owned();
+    let ev = event_for(&app, &r, "client-changed", "0", &[&secret]).await;
+    assert_eq!(agent_subject(&ev), "tester");
+    assert_eq!(ev["outcomeDesc"], "client web (confidential) added");
     let r = app
         .send(call("GET", "/auth/admin/clients", &op, None))
         .await;
@@ -442,10 +462,17 @@ async fn admin_api_needs_an_operator_or_admin_token() {
         .send(call("GET", "/auth/admin/users", &client_tok, None))
         .await;
     assert_eq!(r.status, 403);
+    let ev = event_for(&app, &r, "request-rejected", "4", &[&client_tok]).await;
+    assert_eq!(
+        (agent_subject(&ev), ev["outcomeDesc"].as_str()),
+        ("svc", Some("access_denied"))
+    );
     let r = app
         .send(call("GET", "/auth/admin/users", "nope", None))
         .await;
     assert_eq!(r.status, 401);
+    let ev = event_for(&app, &r, "request-rejected", "4", &[]).await;
+    assert_eq!(ev["outcomeDesc"], "invalid_token");
     let admin_user = |scope: &str| {
         let ctx = ward_auth::TokenContext {
             role: Some("admin".into()),
@@ -485,4 +512,47 @@ async fn admin_api_needs_an_operator_or_admin_token() {
         ))
         .await;
     assert_eq!(r.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_audit_record_no_token_and_no_session() {
+    let Some((app, trail)) = common::app_with_lockable_trail().await else {
+        eprintln!("skipped: needs the SQLite backend");
+        return;
+    };
+    let (key, jwks) = es384();
+    backend(&app, "svc", &jwks).await;
+    user(&app, "doc", "clinician", None, None).await;
+    let mut n = 0;
+    let mut a = || {
+        n += 1;
+        let jti = format!("f{n}");
+        assertion(&key, Algorithm::ES384, "es-1", "svc", TOKEN_URL, 60, &jti)
+    };
+    let held = ward_store::Store::begin(&trail).await.unwrap();
+    let r = client_credentials(&app, &a(), "system/Patient.rs").await;
+    assert_eq!(r.status, 503, "{}", text(&r));
+    assert_eq!(r.json()["error"], "temporarily_unavailable");
+    assert!(
+        r.json().get("access_token").is_none(),
+        "no token without its record"
+    );
+    assert!(!text(&r).contains("eyJ"), "no JWT in the answer");
+    let mut b = Browser::new(&app);
+    let (_, csrf) = b.csrf("/auth/login").await;
+    let login = [
+        ("csrf", csrf.as_str()),
+        ("username", "doc"),
+        ("password", PASSWORD),
+    ];
+    let r = b.post("/auth/login", &login).await;
+    assert_eq!(r.status, 503, "{}", text(&r));
+    assert!(
+        r.header("set-cookie").is_none(),
+        "no session without its record"
+    );
+    drop(held);
+    let r = client_credentials(&app, &a(), "system/Patient.rs").await;
+    assert_eq!(r.status, 200, "the trail is writable again: {}", text(&r));
+    event_for(&app, &r, "token-issued", "0", &[]).await;
 }

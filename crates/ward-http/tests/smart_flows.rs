@@ -2,7 +2,8 @@
 //! login and consent pages with PKCE S256; token response context (`patient`, `encounter`,
 //! `need_patient_banner`, `scope`, id_token with `fhirUser`); refresh-token rotation and
 //! family revocation on reuse (RFC 6819 §5.2.2.3); a reused authorization code revokes what
-//! it issued (RFC 6749 §4.1.2); `patient/` tokens confined to their compartment.
+//! it issued (RFC 6749 §4.1.2); `patient/` tokens confined to their compartment. Every code
+//! exchange, refresh and introspection leaves a security AuditEvent with its outcome.
 
 #![allow(
     clippy::unwrap_used,
@@ -399,6 +400,9 @@ async fn code_grant_failures_and_reuse() {
         (r.status.as_u16(), r.json()["error"].clone()),
         (400, json!("invalid_grant"))
     );
+    let ev = event_for(&app, &r, "token-issued", "4", &[&code, &v]).await;
+    assert_eq!(ev["outcomeDesc"], "invalid_grant");
+    assert_eq!(agent_client(&ev), "app", "the client presented");
     // The failed attempt spent the code; a fresh one for the PKCE case.
     let code = code_for(&app, &mut b, &c).await;
     let (wrong, _) = pkce();
@@ -410,9 +414,19 @@ async fn code_grant_failures_and_reuse() {
     assert_eq!(ok.status, 200);
     let at = ok.json()["access_token"].as_str().unwrap().to_owned();
     let rt = ok.json()["refresh_token"].as_str().unwrap().to_owned();
+    let ev = event_for(&app, &ok, "token-issued", "0", &[&code, &v, &at, &rt]).await;
+    assert_eq!(
+        agent_subject(&ev),
+        claims(&at)["sub"],
+        "the token's subject"
+    );
+    assert_eq!(agent_client(&ev), "app");
+    assert_eq!(ev["agent"][0]["role"][0]["text"], "clinician");
+    assert_eq!(ev["type"]["code"], "security");
     assert_eq!(fhir_get(&app, "/fhir/Patient/p1", &at).await.status, 200);
     let again = send(form(&code, REDIRECT, &v)).await;
     assert_eq!(again.json()["error"], "invalid_grant");
+    event_for(&app, &again, "token-issued", "4", &[&code, &at, &rt]).await;
     let r = fhir_get(&app, "/fhir/Patient/p1", &at).await;
     assert_eq!(
         r.status, 401,
@@ -512,6 +526,10 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     assert_eq!(r2.status, 200, "{}", text(&r2));
     let rt2 = r2.json()["refresh_token"].as_str().unwrap().to_owned();
     let at2 = r2.json()["access_token"].as_str().unwrap().to_owned();
+    let ev = event_for(&app, &r2, "token-refreshed", "0", &[&rt1, &rt2, &at2]).await;
+    assert_eq!(agent_client(&ev), "app");
+    assert_eq!(agent_subject(&ev), claims(&at2)["sub"]);
+    assert!(events_for(&app, &r2, "token-issued").await.is_empty());
     assert_ne!(rt1, rt2, "rotated");
     assert_eq!(fhir_get(&app, "/fhir/Patient/p1", &at2).await.status, 200);
     let narrowed = token_request(
@@ -530,6 +548,8 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
         "invalid_scope",
         "a refresh cannot widen scopes"
     );
+    let ev = event_for(&app, &narrowed, "token-refreshed", "4", &[&rt2]).await;
+    assert_eq!(ev["outcomeDesc"], "invalid_scope");
     let secret = app
         .auth
         .add_client(
@@ -560,14 +580,16 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
                     .unwrap(),
             )
             .await
-            .json()
         }
     };
-    let i = introspect(rt2.clone()).await;
+    let asked = introspect(rt2.clone()).await;
+    let i = asked.json();
     assert_eq!(i["active"], true, "{i}");
     assert_eq!(i["token_type"], "refresh_token");
+    let ev = event_for(&app, &asked, "token-introspected", "0", &[&rt2, &secret]).await;
+    assert_eq!(agent_client(&ev), "rs", "the introspecting client");
     assert_eq!(
-        introspect(rt1.clone()).await["active"],
+        introspect(rt1.clone()).await.json()["active"],
         false,
         "rotated away"
     );
@@ -579,7 +601,7 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
         "family revoked"
     );
     assert_eq!(
-        introspect(rt2.clone()).await["active"],
+        introspect(rt2.clone()).await.json()["active"],
         false,
         "family revoked"
     );

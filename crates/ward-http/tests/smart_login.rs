@@ -3,6 +3,8 @@
 //! failures in fifteen minutes per account and per source address, with one message that never
 //! reveals whether a user exists; automatic logoff after the idle timeout; CSRF tokens; cookie
 //! attributes; break-glass emergency access marked purposeOfUse BTG and queued for review.
+//! Each login, MFA failure, lockout, logout and break-glass step leaves a security AuditEvent
+//! (issue "Audit controls" item 1) with its agent, outcome and request id, and no secret.
 
 #![allow(
     clippy::unwrap_used,
@@ -64,6 +66,10 @@ async fn admins_must_enroll_totp_and_then_pass_it() {
         "/auth/totp",
         "enrollment is mandatory for admins"
     );
+    assert!(
+        events_for(&app, &r, "110122").await.is_empty(),
+        "not signed in before the second factor"
+    );
     let consent = b.get("/auth/consent").await;
     assert_eq!(
         location(&consent),
@@ -81,6 +87,11 @@ async fn admins_must_enroll_totp_and_then_pass_it() {
         .post("/auth/totp", &[("csrf", &csrf), ("code", "000000")])
         .await;
     assert_eq!(r.status, 401);
+    let ev = event_for(&app, &r, "mfa-failed", "4", &[&secret]).await;
+    assert_eq!(agent_subject(&ev), "root");
+    assert_eq!(agent_client(&ev), "app");
+    assert_eq!(ev["agent"][0]["role"][0]["text"], "admin");
+    assert_eq!(agent_user_agent(&ev), USER_AGENT);
     let r = b
         .post(
             "/auth/totp",
@@ -88,6 +99,12 @@ async fn admins_must_enroll_totp_and_then_pass_it() {
         )
         .await;
     assert_eq!(location(&r), "/auth/consent", "{}", text(&r));
+    let ev = event_for(&app, &r, "110122", "0", &[&secret, PASSWORD]).await;
+    assert_eq!(
+        agent_subject(&ev),
+        "root",
+        "signed in once the second factor passed"
+    );
 
     // Second login: the MFA page, the same code is refused (same time step), the next works.
     let mut b2 = Browser::new(&app);
@@ -141,26 +158,52 @@ async fn lockout_per_account_and_address_without_revealing_users() {
     let wrong = login(&mut b, "doc", "wrong password!!").await;
     assert_eq!(unknown.status, 401);
     assert_eq!(wrong.status, 401);
+    let secrets = ["whatever password", "wrong password!!", PASSWORD];
+    let ev = event_for(&app, &unknown, "login-failed", "4", &secrets).await;
+    assert_eq!(agent_subject(&ev), "nobody", "the name tried is recorded");
+    assert_eq!(ev["type"]["code"], "110114");
+    assert_eq!(agent_user_agent(&ev), USER_AGENT);
+    let ev = event_for(&app, &wrong, "login-failed", "4", &secrets).await;
+    assert_eq!(agent_subject(&ev), "doc");
+    assert!(
+        events_for(&app, &wrong, "lockout").await.is_empty(),
+        "not locked yet"
+    );
     let msg = |r: &common::Resp| scrape(&text(r), "id=\"error\">").unwrap();
     assert_eq!(
         msg(&unknown),
         msg(&wrong),
         "same message for unknown users and wrong passwords"
     );
-    for _ in 0..3 {
+    for _ in 0..2 {
         login(&mut b, "doc", "wrong password!!").await;
     }
+    let fifth = login(&mut b, "doc", "wrong password!!").await;
+    event_for(&app, &fifth, "login-failed", "4", &secrets).await;
+    let ev = event_for(&app, &fifth, "lockout", "4", &secrets).await;
+    assert_eq!(
+        agent_subject(&ev),
+        "doc",
+        "the failure that engaged the lock"
+    );
+    assert_eq!(ev["type"]["code"], "110113", "a security alert");
     let r = login(&mut b, "doc", PASSWORD).await;
     assert_eq!(
         r.status, 429,
         "locked after five failures, even with the right password"
     );
     assert!(msg(&r).contains("Too many"));
+    let ev = event_for(&app, &r, "lockout", "4", &secrets).await;
+    assert_eq!(ev["outcomeDesc"], "attempt refused while locked");
+    assert!(events_for(&app, &r, "110122").await.is_empty());
     let r = login(&mut b, "nobody", "x").await;
     assert_eq!(r.status, 429, "an unknown name locks the same way");
     app.now.fetch_add(16 * 60, Ordering::SeqCst);
     let r = login(&mut b, "doc", PASSWORD).await;
     assert_eq!(r.status, 200, "the window passed: {}", text(&r));
+    let ev = event_for(&app, &r, "110122", "0", &secrets).await;
+    assert_eq!(agent_subject(&ev), "doc");
+    assert_eq!(ev["agent"][0]["role"][0]["text"], "clinician");
 
     // Backoff: five more failures after the first lock double the window for the address.
     for _ in 0..5 {
@@ -271,7 +314,7 @@ async fn logout_ends_the_session_and_online_access() {
         )
         .await;
     let code = query_param(&location(&r), "code").unwrap();
-    let t = token_request(
+    let issued = token_request(
         &app,
         &[
             ("grant_type", "authorization_code"),
@@ -282,12 +325,17 @@ async fn logout_ends_the_session_and_online_access() {
         ],
         None,
     )
-    .await
-    .json();
+    .await;
+    let t = issued.json();
     let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    let at = t["access_token"].as_str().unwrap();
+    let ev = event_for(&app, &issued, "token-issued", "0", &[&code, &rt, at]).await;
+    assert_eq!(agent_client(&ev), "app");
     let r = b.post("/auth/logout", &[("csrf", &csrf)]).await;
     assert_eq!(r.status, 200);
     assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
+    let ev = event_for(&app, &r, "110123", "0", &[]).await;
+    assert_eq!(agent_subject(&ev), "doc");
     let r = token_request(
         &app,
         &[
@@ -303,6 +351,9 @@ async fn logout_ends_the_session_and_online_access() {
         "invalid_grant",
         "online_access ends with the login session"
     );
+    let ev = event_for(&app, &r, "token-refreshed", "4", &[&rt]).await;
+    assert_eq!(ev["outcomeDesc"], "invalid_grant");
+    assert_eq!(agent_client(&ev), "app", "the client presented");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -338,6 +389,11 @@ async fn break_glass_marks_tokens_and_waits_for_review() {
         )
         .await;
     assert_eq!(r.status, 403, "needs the permission");
+    let reason = "patient unconscious in ER";
+    let ev = event_for(&app, &r, "break-glass-opened", "4", &[reason]).await;
+    assert_eq!(agent_subject(&ev), "plain");
+    assert_eq!(ev["outcomeDesc"], "access_denied");
+    assert_eq!(purposes(&ev), ["BTG"]);
 
     let mut b = Browser::new(&app);
     login(&mut b, "er", PASSWORD).await;
@@ -361,6 +417,13 @@ async fn break_glass_marks_tokens_and_waits_for_review() {
         .await;
     assert_eq!(r.status, 200, "{}", text(&r));
     assert!(text(&r).contains("240 minutes"), "capped: {}", text(&r));
+    let ev = event_for(&app, &r, "break-glass-opened", "0", &[reason]).await;
+    assert_eq!(agent_subject(&ev), "er");
+    assert_eq!(purposes(&ev), ["BTG"]);
+    assert_eq!(
+        ev["agent"][0]["purposeOfUse"][0]["coding"][0]["code"],
+        "BTG"
+    );
     let (v, c) = pkce();
     let r = b.get(&authorize_url("app", "user/*.rs", &c, &[])).await;
     assert_eq!(
@@ -381,7 +444,7 @@ async fn break_glass_marks_tokens_and_waits_for_review() {
         )
         .await;
     let code = query_param(&location(&r), "code").unwrap();
-    let t = token_request(
+    let issued = token_request(
         &app,
         &[
             ("grant_type", "authorization_code"),
@@ -392,9 +455,11 @@ async fn break_glass_marks_tokens_and_waits_for_review() {
         ],
         None,
     )
-    .await
-    .json();
+    .await;
+    let t = issued.json();
     let at = t["access_token"].as_str().unwrap();
+    let ev = event_for(&app, &issued, "token-issued", "0", &[at, &code]).await;
+    assert_eq!(purposes(&ev), ["BTG"], "a break-glass token");
     let claims: Value = serde_json::from_slice(
         &URL_SAFE_NO_PAD
             .decode(at.split('.').nth(1).unwrap())
@@ -427,6 +492,10 @@ async fn break_glass_marks_tokens_and_waits_for_review() {
         ))
         .await;
     assert_eq!(r.status, 200);
+    let ev = event_for(&app, &r, "break-glass-reviewed", "0", &[reason]).await;
+    assert_eq!(agent_subject(&ev), "tester", "the operator reviewed it");
+    assert_eq!(purposes(&ev), ["BTG"]);
+    assert!(ev["outcomeDesc"].as_str().unwrap().contains(id));
     assert_eq!(
         app.send(admin("GET", "/auth/admin/break-glass"))
             .await

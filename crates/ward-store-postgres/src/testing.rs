@@ -9,12 +9,18 @@ use crate::{PgOptions, PostgresStore};
 pub const ENV: &str = "WARD_TEST_POSTGRES_URL";
 
 /// The test database URL, or `None` after printing the skip notice for `test`.
-#[allow(clippy::print_stderr)]
 pub fn url_or_skip(test: &str) -> Option<String> {
     match std::env::var(ENV) {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {
-            eprintln!("{test}: skipped: {ENV} not set");
+            // Written to the stderr handle, not through `eprintln!`: libtest captures the print
+            // macros of passing tests, so the notice would never be seen.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "NOTICE: {test}: SKIPPED (PostgreSQL): {ENV} is not set; \
+                 set it to e.g. postgres://postgres@127.0.0.1:5432/test to run it"
+            );
             None
         }
     }

@@ -1,10 +1,14 @@
 //! `ward user add`, `ward client add`, `ward launch create` and `ward break-glass list|review`:
 //! the admin operations, run locally against the data directory (the server may be running).
+//! Each change is recorded in the audit trail (ClientChanged, UserChanged, BreakGlassReviewed),
+//! success or failure; a change that cannot be recorded is reported as an error.
 
 use std::io::BufRead;
 use std::sync::Arc;
 
-use ward_auth::oauth::{AuthServer, AuthSettings, JwksCache, NewClient, NewUser};
+use ward_audit::{Outcome, SecurityEvent};
+use ward_auth::oauth::{AuthServer, AuthSettings, JwksCache, NewClient, NewUser, OAuthError};
+use ward_core::FhirService;
 use ward_crypto::SecretBytes;
 use ward_store::AuthStore;
 
@@ -23,7 +27,13 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-async fn open(common: &CommonArgs, key: Option<SecretBytes>) -> Result<AuthServer, StartupError> {
+/// The authorization server over the data directory, and its audit trail.
+struct Opened {
+    auth: AuthServer,
+    trail: FhirService,
+}
+
+async fn open(common: &CommonArgs, key: Option<SecretBytes>) -> Result<Opened, StartupError> {
     let file = config::read_file(common).map_err(|e| err(e.to_string()))?;
     let data_dir = config::data_dir(common, &file);
     let key_file = file
@@ -33,7 +43,11 @@ async fn open(common: &CommonArgs, key: Option<SecretBytes>) -> Result<AuthServe
         .unwrap_or_else(|| config::default_key_file(&data_dir));
     let auth_cfg = config::resolve_auth(file.auth).map_err(|e| err(e.to_string()))?;
     let storage = config::resolve_storage(common, &file.storage).map_err(|e| err(e.to_string()))?;
+    let audit = crate::audit_config::resolve_audit(file.audit).map_err(|e| err(e.to_string()))?;
     let master = datadir::master_key(key, &key_file, false)?;
+    let cursor = master
+        .derive("ward/cursor-mac/v1")
+        .map_err(|e| err(e.to_string()))?;
     let backend = datadir::open_store(&data_dir, &storage, master, true).await?;
     let store = backend.store.clone();
     let keys = datadir::signing_keys(store.as_ref(), now()).await?;
@@ -46,7 +60,33 @@ async fn open(common: &CommonArgs, key: Option<SecretBytes>) -> Result<AuthServe
     let auth_store: Arc<dyn AuthStore> = backend.auth.clone();
     let settings: AuthSettings = auth_cfg.settings(&public);
     let jwks = JwksCache::with_default_client().map_err(err)?;
-    AuthServer::new(auth_store, backend.ring, &keys, settings, jwks).map_err(|e| err(e.to_string()))
+    let auth = AuthServer::new(auth_store, backend.ring, &keys, settings, jwks)
+        .map_err(|e| err(e.to_string()))?;
+    let trail = crate::audit_cmd::trail(store, &public, audit.settings, &cursor);
+    Ok(Opened { auth, trail })
+}
+
+/// Records the result of an admin change as `event` — what changed, or the OAuth error code —
+/// and then hands the result on.
+async fn audited<T>(
+    trail: &FhirService,
+    event: SecurityEvent,
+    result: Result<T, OAuthError>,
+    describe: impl FnOnce(&T) -> String,
+) -> Result<T, StartupError> {
+    let (outcome, desc) = match &result {
+        Ok(v) => (Outcome::Success, describe(v)),
+        Err(e) => (Outcome::from_status(e.status), e.error.to_owned()),
+    };
+    let mut rec = crate::audit_cmd::operator_record(trail, event, outcome, Some(desc), Vec::new());
+    if event == SecurityEvent::BreakGlassReviewed {
+        rec.purpose_of_use = vec!["BTG".into()];
+    }
+    trail
+        .audit_security(rec)
+        .await
+        .map_err(|e| err(format!("cannot record the change in the audit trail: {e}")))?;
+    result.map_err(|e| err(e.description))
 }
 
 /// `ward user add` (password from stdin).
@@ -58,7 +98,7 @@ pub async fn user_add(a: &UserAddArgs, key: Option<SecretBytes>) -> Result<(), S
         .read_line(&mut password)
         .map_err(|_| err("cannot read the password from standard input"))?;
     let password = password.trim_end_matches(['\n', '\r']).to_owned();
-    let auth = open(&a.common, key).await?;
+    let o = open(&a.common, key).await?;
     let u = NewUser {
         username: a.username.clone(),
         role: a.role.clone(),
@@ -67,10 +107,11 @@ pub async fn user_add(a: &UserAddArgs, key: Option<SecretBytes>) -> Result<(), S
         patient: a.patient.clone(),
         break_glass: a.break_glass,
     };
-    let rec = auth
-        .add_user(u, now())
-        .await
-        .map_err(|e| err(e.description))?;
+    let added = o.auth.add_user(u, now()).await;
+    let rec = audited(&o.trail, SecurityEvent::UserChanged, added, |u| {
+        format!("user {} ({}) added", u.username, u.role)
+    })
+    .await?;
     println!(
         "user {} ({}) added with id {}",
         rec.username, rec.role, rec.id
@@ -91,7 +132,7 @@ pub async fn client_add(a: &ClientAddArgs, key: Option<SecretBytes>) -> Result<(
         ),
         None => None,
     };
-    let auth = open(&a.common, key).await?;
+    let o = open(&a.common, key).await?;
     let c = NewClient {
         id: a.id.clone(),
         kind: a.kind.clone(),
@@ -100,10 +141,11 @@ pub async fn client_add(a: &ClientAddArgs, key: Option<SecretBytes>) -> Result<(
         jwks,
         jwks_url: a.jwks_url.clone(),
     };
-    let reg = auth
-        .add_client(c, now())
-        .await
-        .map_err(|e| err(e.description))?;
+    let added = o.auth.add_client(c, now()).await;
+    let reg = audited(&o.trail, SecurityEvent::ClientChanged, added, |r| {
+        format!("client {} ({}) added", r.record.id, r.record.kind)
+    })
+    .await?;
     println!("client {} ({}) registered", reg.record.id, reg.record.kind);
     if let Some(s) = reg.secret {
         println!("client_secret: {s}");
@@ -118,7 +160,7 @@ pub async fn launch_create(
     a: &LaunchCreateArgs,
     key: Option<SecretBytes>,
 ) -> Result<(), StartupError> {
-    let auth = open(&a.common, key).await?;
+    let auth = open(&a.common, key).await?.auth;
     let l = auth
         .create_launch(a.patient.clone(), a.encounter.clone(), now())
         .await
@@ -133,7 +175,7 @@ pub async fn break_glass_list(
     a: &BreakGlassListArgs,
     key: Option<SecretBytes>,
 ) -> Result<(), StartupError> {
-    let auth = open(&a.common, key).await?;
+    let auth = open(&a.common, key).await?.auth;
     let gs = auth
         .store()
         .list_break_glass(!a.all)
@@ -151,11 +193,15 @@ pub async fn break_glass_review(
     a: &BreakGlassReviewArgs,
     key: Option<SecretBytes>,
 ) -> Result<(), StartupError> {
-    let auth = open(&a.common, key).await?;
-    let g = auth
+    let o = open(&a.common, key).await?;
+    let reviewed = o
+        .auth
         .review_break_glass(&a.id, &a.reviewer, a.note.clone(), now())
-        .await
-        .map_err(|e| err(e.description))?;
+        .await;
+    let g = audited(&o.trail, SecurityEvent::BreakGlassReviewed, reviewed, |g| {
+        format!("grant {} reviewed by {}", g.id, a.reviewer)
+    })
+    .await?;
     println!("break-glass grant {} reviewed by {}", g.id, a.reviewer);
     Ok(())
 }

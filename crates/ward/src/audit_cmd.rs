@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use ward_audit::{Action, Actor, AuditRecord, EventKind, Outcome, SecurityEvent};
-use ward_core::{AuditKeys, CoreConfig, CursorKey, FhirService, SystemClock, UuidIds};
+use ward_core::{
+    AuditKeys, AuditSettings, CoreConfig, CursorKey, FhirService, SystemClock, UuidIds,
+};
 use ward_crypto::SecretBytes;
 use ward_store::Store;
 
@@ -49,18 +51,29 @@ async fn open(common: &CommonArgs, key: Option<SecretBytes>) -> Result<Opened, S
         .map_err(|e| err(e.to_string()))?
         .and_then(|b| String::from_utf8(b).ok())
         .unwrap_or_else(|| "https://localhost:8443".into());
-    let fhir = FhirService::new(
-        store.clone(),
-        Arc::new(SystemClock),
-        Arc::new(UuidIds),
-        CoreConfig::new(format!("{public}/fhir")),
-        CursorKey::new(&cursor),
-    )
-    .with_audit(audit.settings.clone());
+    let fhir = trail(store.clone(), &public, audit.settings.clone(), &cursor);
     Ok(Opened { store, fhir, audit })
 }
 
-fn operator_record(
+/// The FHIR service of a command, for writing its records into the data directory's trail.
+pub(crate) fn trail(
+    store: Arc<dyn Store>,
+    public: &str,
+    settings: AuditSettings,
+    cursor: &SecretBytes,
+) -> FhirService {
+    FhirService::new(
+        store,
+        Arc::new(SystemClock),
+        Arc::new(UuidIds),
+        CoreConfig::new(format!("{public}/fhir")),
+        CursorKey::new(cursor),
+    )
+    .with_audit(settings)
+}
+
+/// A security event done at the console by the operator (`cli:$USER`).
+pub(crate) fn operator_record(
     fhir: &FhirService,
     event: SecurityEvent,
     outcome: Outcome,

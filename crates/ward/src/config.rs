@@ -500,7 +500,10 @@ fn resolve_tls(
                 "cannot be combined with a TLS certificate",
             ));
         }
-        (false, Some(cert), Some(key)) => TlsMode::Files { cert, key },
+        (false, Some(cert), Some(key)) => {
+            private_key_file(&key)?;
+            TlsMode::Files { cert, key }
+        }
         (false, None, None) => TlsMode::LocalCa,
         (false, _, _) => {
             return Err(invalid(
@@ -509,6 +512,33 @@ fn resolve_tls(
             ));
         }
     })
+}
+
+/// Refuses a TLS private key that others can read, or that anyone but its owner can write.
+/// Group read is allowed (Debian's `ssl-cert` group convention).
+fn private_key_file(path: &Path) -> Result<(), ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| {
+            invalid(
+                "tls.key",
+                format!("cannot read {}: {}", path.display(), e.kind()),
+            )
+        })?
+        .permissions()
+        .mode();
+    if mode & 0o027 != 0 {
+        return Err(invalid(
+            "tls.key",
+            format!(
+                "{} has mode {:o}: a private key must not be readable by others or writable \
+                 by anyone but its owner (chmod 600)",
+                path.display(),
+                mode & 0o777
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `DATA/keys/master.key`.

@@ -1,6 +1,8 @@
 //! `ward token issue`: an operator access token, signed locally with the server's own key,
-//! for the public URL the server last ran under.
+//! for the public URL the server last ran under. Its issue is recorded in the audit trail
+//! (TokenIssued) before it is printed.
 
+use ward_audit::{Outcome, SecurityEvent};
 use ward_auth::{PrincipalKind, ScopeSet, TokenIssuer};
 use ward_crypto::SecretBytes;
 
@@ -34,7 +36,11 @@ pub async fn issue(
     }
     let storage =
         config::resolve_storage(&args.common, &file.storage).map_err(|e| err(e.to_string()))?;
+    let audit = crate::audit_config::resolve_audit(file.audit).map_err(|e| err(e.to_string()))?;
     let master = datadir::master_key(inline_key, &key_file, false)?;
+    let cursor = master
+        .derive("ward/cursor-mac/v1")
+        .map_err(|e| err(e.to_string()))?;
     let store = datadir::open_store(&data_dir, &storage, master, true)
         .await?
         .store;
@@ -59,6 +65,24 @@ pub async fn issue(
             args.ttl,
         )
         .map_err(|e| err(e.to_string()))?;
+    let trail = crate::audit_cmd::trail(store, &public, audit.settings, &cursor);
+    let desc = format!(
+        "operator token for {} ({}), {} s",
+        args.subject,
+        scopes.to_scope_string(),
+        args.ttl
+    );
+    let rec = crate::audit_cmd::operator_record(
+        &trail,
+        SecurityEvent::TokenIssued,
+        Outcome::Success,
+        Some(desc),
+        Vec::new(),
+    );
+    trail
+        .audit_security(rec)
+        .await
+        .map_err(|e| err(format!("cannot record the token in the audit trail: {e}")))?;
     println!("{token}");
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! contract"): `ward user add` (password from stdin, stored as Argon2id — never in clear on
 //! disk), `ward client add` (public, confidential with a secret shown once, backend with a JWKS
 //! file), `ward launch create`, `ward break-glass list`, and the discovery documents and login
-//! page served over TLS with their CSP.
+//! page served over TLS with their CSP. Each user, client and token change made at the console
+//! is in the audit trail (UserChanged, ClientChanged, TokenIssued), failures included.
 
 #![allow(
     clippy::unwrap_used,
@@ -297,6 +298,76 @@ async fn admin_commands_and_discovery_over_tls() {
         400,
         "authenticated; the code itself is invalid"
     );
+
+    let o = ward(
+        &data,
+        &["token", "issue", "--scope", "system/AuditEvent.rs"],
+        None,
+    );
+    assert!(o.status.success(), "{}", out(&o));
+    let token = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    let events = |subtype: &'static str| {
+        let (http, base, token) = (&http, &base, &token);
+        async move {
+            let r = http
+                .get(format!("{base}/AuditEvent?subtype={subtype}&_count=100"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let text = r.text().await.unwrap();
+            assert!(!text.contains(password), "no password in the trail");
+            let bundle: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let rows: Vec<(String, String, String)> = bundle["entry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    let ev = &e["resource"];
+                    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+                    (
+                        s(&ev["outcome"]),
+                        s(&ev["outcomeDesc"]),
+                        s(&ev["agent"][0]["altId"]),
+                    )
+                })
+                .collect();
+            rows
+        }
+    };
+    let by_operator = |rows: Vec<(String, String, String)>| {
+        assert!(rows.iter().all(|r| r.2.starts_with("cli:")), "{rows:?}");
+        rows.into_iter().map(|(o, d, _)| (o, d)).collect::<Vec<_>>()
+    };
+    let pair = |o: &str, d: &str| (o.to_owned(), d.to_owned());
+    let users = by_operator(events("user-changed").await);
+    assert!(
+        users.contains(&pair("0", "user jane (patient) added")),
+        "{users:?}"
+    );
+    let refused = users.iter().filter(|u| *u == &pair("4", "invalid_request"));
+    assert_eq!(
+        refused.count(),
+        3,
+        "taken, short password, bad role: {users:?}"
+    );
+    let clients = by_operator(events("client-changed").await);
+    for added in ["app (public)", "web (confidential)", "svc (backend)"] {
+        let want = pair("0", &format!("client {added} added"));
+        assert!(clients.contains(&want), "{want:?} in {clients:?}");
+    }
+    let refused = clients.iter().filter(|c| c.0 == "4").count();
+    assert_eq!(refused, 2, "bad JWKS, no keys: {clients:?}");
+    let tokens = events("token-issued").await;
+    assert!(
+        tokens
+            .iter()
+            .any(|t| t.0 == "0" && t.1.contains("system/AuditEvent.rs") && t.2.starts_with("cli:")),
+        "{tokens:?}"
+    );
+    let refused = tokens.iter().filter(|t| t.0 == "4" && t.2 == "web").count();
+    assert_eq!(refused, 2, "the wrong secret and the bad code: {tokens:?}");
 
     drop(server);
     assert!(

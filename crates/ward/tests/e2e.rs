@@ -329,6 +329,29 @@ async fn operator_certificates_and_inline_master_key() {
     let (cert, key) = (other.join("tls/server.pem"), other.join("tls/server.key"));
     let data = tmp.path().join("d");
     let master = "5a".repeat(32);
+    // a private key readable by others is refused before anything starts
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let loose = tmp.path().join("loose.key");
+        std::fs::copy(&key, &loose).unwrap();
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let out = Command::new(BIN)
+            .args(["serve", "--data-dir", data.to_str().unwrap()])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+                cert.to_str().unwrap(),
+            ])
+            .args(["--tls-key", loose.to_str().unwrap()])
+            .env("WARD_MASTER_KEY", &master)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(e.contains("tls.key") && e.contains("chmod 600"), "{e}");
+        assert!(!data.exists(), "nothing was created");
+    }
     let mut child = Command::new(BIN)
         .args([
             "serve",

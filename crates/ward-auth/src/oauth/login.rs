@@ -125,6 +125,18 @@ impl AuthServer {
         Ok(false)
     }
 
+    /// True if attempts for `username` or from `addr` are locked at `now`; asked right after a
+    /// failed attempt, it tells whether that failure engaged the lock (for the audit trail).
+    pub async fn login_locked(
+        &self,
+        username: &str,
+        addr: &str,
+        now: i64,
+    ) -> Result<bool, OAuthError> {
+        self.locked(&[&user_key(username), &addr_key(addr)], now)
+            .await
+    }
+
     async fn fail(&self, keys: &[&str], now: i64) -> Result<(), OAuthError> {
         for k in keys {
             self.store.add_failure(k, now).await?;

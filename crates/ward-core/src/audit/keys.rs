@@ -75,9 +75,7 @@ impl AuditKeys {
                 AuditSigningKey::generate().map_err(|_| err("generate"))?,
                 now,
             )];
-            let winner = store
-                .create_meta(META, &Self::seal(store, &first)?)
-                .await?;
+            let winner = store.create_meta(META, &Self::seal(store, &first)?).await?;
             keys = Self::open(store, &winner)?;
         }
         Ok(Self {

@@ -24,6 +24,20 @@ pub use verify::{VerifyOutcome, verify_trail};
 
 use crate::{Clock, CoreError, CoreResult, IdSource};
 
+/// Ward's `AuditEvent?purpose=` parameter: the purpose of the event or of any agent's use.
+pub(crate) fn purpose_search_parameter() -> serde_json::Value {
+    serde_json::json!({
+        "resourceType": "SearchParameter",
+        "url": "urn:ward:search-parameter:AuditEvent-purpose",
+        "name": "purpose",
+        "status": "active",
+        "code": "purpose",
+        "base": ["AuditEvent"],
+        "type": "token",
+        "expression": "AuditEvent.purposeOfEvent | AuditEvent.agent.purposeOfUse"
+    })
+}
+
 /// Audit settings.
 #[derive(Debug, Clone)]
 pub struct AuditSettings {

@@ -11,53 +11,57 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use ward_audit::SecurityEvent;
 use ward_auth::oauth::{NewClient, NewUser, OAuthError};
 use ward_auth::{Principal, PrincipalKind};
 use ward_store::auth::{BreakGlassRecord, ClientRecord, UserRecord};
 
+use super::audit::{self, Caller, Event, Reply};
 use super::web::oauth_error;
 use crate::AppState;
 
-async fn admin(app: &AppState, headers: &HeaderMap) -> Result<Principal, Response> {
-    let Some(token) = crate::auth::bearer(headers) else {
-        return Err(oauth_error(&OAuthError {
-            error: "invalid_token",
-            description: "a bearer token is required".into(),
-            status: 401,
-        }));
-    };
-    let p = app
-        .authn
-        .authenticate(token, (app.now)())
-        .await
-        .map_err(|_| {
-            oauth_error(&OAuthError {
-                error: "invalid_token",
-                description: "the token is not valid".into(),
-                status: 401,
-            })
-        })?;
-    let ok = p.kind == PrincipalKind::Operator
+fn is_admin(p: &Principal) -> bool {
+    p.kind == PrincipalKind::Operator
         || (p.kind == PrincipalKind::User
             && p.role.as_deref() == Some("admin")
-            && p.scopes.has(ward_auth::oauth::policy::ADMIN_SCOPE));
-    if ok {
-        Ok(p)
-    } else {
-        Err(oauth_error(&OAuthError::access_denied(
-            "the admin API needs an operator or admin token",
-        )))
+            && p.scopes.has(ward_auth::oauth::policy::ADMIN_SCOPE))
+}
+
+/// The operator or admin calling; anyone else is refused, and the refusal recorded.
+async fn admin(
+    app: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+) -> Result<Principal, Response> {
+    let token = crate::auth::bearer(headers);
+    let mut p = match token {
+        Some(t) => app.authn.authenticate(t, (app.now)()).await.ok(),
+        None => None,
+    };
+    if let Some(ok) = p.take_if(|p| is_admin(p)) {
+        return Ok(ok);
     }
+    let invalid = |description: &str| OAuthError {
+        error: "invalid_token",
+        description: description.into(),
+        status: 401,
+    };
+    let e = match (&p, token) {
+        (Some(_), _) => OAuthError::access_denied("the admin API needs an operator or admin token"),
+        (None, None) => invalid("a bearer token is required"),
+        (None, Some(_)) => invalid("the token is not valid"),
+    };
+    let actor = p.as_ref().map(audit::of_principal).unwrap_or_default();
+    let ev = Event::failed(SecurityEvent::RequestRejected, actor, &e);
+    Err(audit::guard(app, caller, ev, Reply::Json, oauth_error(&e)).await)
 }
 
 fn body_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Option<T> {
     serde_json::from_slice(body).ok()
 }
 
-fn bad_json() -> Response {
-    oauth_error(&OAuthError::invalid_request(
-        "the body is not the expected JSON",
-    ))
+fn bad_json() -> OAuthError {
+    OAuthError::invalid_request("the body is not the expected JSON")
 }
 
 fn client_json(c: &ClientRecord) -> Value {
@@ -99,24 +103,35 @@ struct ClientBody {
 /// `POST /auth/admin/clients`.
 pub(crate) async fn add_client(
     State(app): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = admin(&app, &headers).await {
-        return r;
-    }
-    let Some(b) = body_json::<ClientBody>(&body) else {
-        return bad_json();
+    let p = match admin(&app, &caller, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
-    let c = NewClient {
-        id: b.client_id,
-        kind: b.kind,
-        scope: b.scope,
-        redirect_uris: b.redirect_uris,
-        jwks: b.jwks.map(|v| v.to_string()),
-        jwks_url: b.jwks_url,
+    let added = match body_json::<ClientBody>(&body) {
+        Some(b) => {
+            let c = NewClient {
+                id: b.client_id,
+                kind: b.kind,
+                scope: b.scope,
+                redirect_uris: b.redirect_uris,
+                jwks: b.jwks.map(|v| v.to_string()),
+                jwks_url: b.jwks_url,
+            };
+            app.auth.add_client(c, (app.now)()).await
+        }
+        None => Err(bad_json()),
     };
-    match app.auth.add_client(c, (app.now)()).await {
+    let ev = Event::result(
+        SecurityEvent::ClientChanged,
+        audit::of_principal(&p),
+        &added,
+        |r| format!("client {} ({}) added", r.record.id, r.record.kind),
+    );
+    let resp = match added {
         Ok(reg) => {
             let mut v = client_json(&reg.record);
             if let (Some(s), Some(m)) = (reg.secret, v.as_object_mut()) {
@@ -125,12 +140,17 @@ pub(crate) async fn add_client(
             (StatusCode::CREATED, Json(v)).into_response()
         }
         Err(e) => oauth_error(&e),
-    }
+    };
+    audit::guard(&app, &caller, ev, Reply::Json, resp).await
 }
 
 /// `GET /auth/admin/clients`.
-pub(crate) async fn list_clients(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin(&app, &headers).await {
+pub(crate) async fn list_clients(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = admin(&app, &caller, &headers).await {
         return r;
     }
     match app.auth.store().list_clients().await {
@@ -154,32 +174,48 @@ struct UserBody {
 /// `POST /auth/admin/users`.
 pub(crate) async fn add_user(
     State(app): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = admin(&app, &headers).await {
-        return r;
-    }
-    let Some(b) = body_json::<UserBody>(&body) else {
-        return bad_json();
+    let p = match admin(&app, &caller, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
-    let u = NewUser {
-        username: b.username,
-        role: b.role,
-        password: b.password,
-        fhir_user: b.fhir_user,
-        patient: b.patient,
-        break_glass: b.break_glass,
+    let added = match body_json::<UserBody>(&body) {
+        Some(b) => {
+            let u = NewUser {
+                username: b.username,
+                role: b.role,
+                password: b.password,
+                fhir_user: b.fhir_user,
+                patient: b.patient,
+                break_glass: b.break_glass,
+            };
+            app.auth.add_user(u, (app.now)()).await
+        }
+        None => Err(bad_json()),
     };
-    match app.auth.add_user(u, (app.now)()).await {
+    let ev = Event::result(
+        SecurityEvent::UserChanged,
+        audit::of_principal(&p),
+        &added,
+        |u| format!("user {} ({}) added", u.username, u.role),
+    );
+    let resp = match added {
         Ok(rec) => (StatusCode::CREATED, Json(user_json(&rec))).into_response(),
         Err(e) => oauth_error(&e),
-    }
+    };
+    audit::guard(&app, &caller, ev, Reply::Json, resp).await
 }
 
 /// `GET /auth/admin/users`.
-pub(crate) async fn list_users(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin(&app, &headers).await {
+pub(crate) async fn list_users(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = admin(&app, &caller, &headers).await {
         return r;
     }
     match app.auth.store().list_users().await {
@@ -197,14 +233,15 @@ struct LaunchBody {
 /// `POST /auth/admin/launches`.
 pub(crate) async fn create_launch(
     State(app): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = admin(&app, &headers).await {
+    if let Err(r) = admin(&app, &caller, &headers).await {
         return r;
     }
     let Some(b) = body_json::<LaunchBody>(&body) else {
-        return bad_json();
+        return oauth_error(&bad_json());
     };
     match app
         .auth
@@ -232,10 +269,11 @@ pub(crate) struct PendingQuery {
 /// `GET /auth/admin/break-glass[?all=true]`: the review queue (unreviewed grants by default).
 pub(crate) async fn list_break_glass(
     State(app): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Query(q): Query<PendingQuery>,
 ) -> Response {
-    if let Err(r) = admin(&app, &headers).await {
+    if let Err(r) = admin(&app, &caller, &headers).await {
         return r;
     }
     match app.auth.store().list_break_glass(!q.all).await {
@@ -249,31 +287,39 @@ struct ReviewBody {
     note: Option<String>,
 }
 
-/// `POST /auth/admin/break-glass/{id}/review`.
+/// `POST /auth/admin/break-glass/{id}/review` (recorded with purposeOfUse BTG; the note is not
+/// copied into the record).
 pub(crate) async fn review_break_glass(
     State(app): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let p = match admin(&app, &headers).await {
+    let p = match admin(&app, &caller, &headers).await {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let b: ReviewBody = if body.is_empty() {
-        ReviewBody::default()
+    let b: Option<ReviewBody> = if body.is_empty() {
+        Some(ReviewBody::default())
     } else {
-        match body_json(&body) {
-            Some(b) => b,
-            None => return bad_json(),
-        }
+        body_json(&body)
     };
-    match app
-        .auth
-        .review_break_glass(&id, &p.subject, b.note, (app.now)())
-        .await
-    {
+    let reviewed = match b {
+        Some(b) => {
+            app.auth
+                .review_break_glass(&id, &p.subject, b.note, (app.now)())
+                .await
+        }
+        None => Err(bad_json()),
+    };
+    let kind = SecurityEvent::BreakGlassReviewed;
+    let ev = Event::result(kind, audit::of_principal(&p), &reviewed, |g| {
+        format!("grant {} reviewed", g.id)
+    });
+    let resp = match reviewed {
         Ok(g) => Json(break_glass_json(&g)).into_response(),
         Err(e) => oauth_error(&e),
-    }
+    };
+    audit::guard(&app, &caller, ev.btg(), Reply::Json, resp).await
 }

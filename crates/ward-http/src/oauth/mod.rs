@@ -3,6 +3,7 @@
 //! endpoint and the FHIR API from their own origin).
 
 mod admin;
+mod audit;
 mod endpoints;
 mod pages;
 mod picker;

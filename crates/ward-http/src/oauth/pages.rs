@@ -9,13 +9,15 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
+use ward_audit::{Actor, SecurityEvent};
 use ward_auth::oauth::{
     AuthRequest, AuthorizeFailure, AuthorizeParams, ConsentItem, LoginOutcome, NextStep,
     OAuthError, error_redirect,
 };
 use ward_store::auth::SessionRecord;
 
-use super::web::{SourceAddr, check_csrf, cookie, form, html, pairs, see_other, set_cookie};
+use super::audit::{self, Attempt, Caller, Event, Reply};
+use super::web::{check_csrf, cookie, form, html, pairs, see_other, set_cookie};
 use crate::AppState;
 
 #[derive(Template)]
@@ -143,6 +145,16 @@ fn pending(s: &SessionRecord) -> Option<AuthRequest> {
         .and_then(|p| serde_json::from_str(p).ok())
 }
 
+/// The session's user as an audit actor (with the app of the pending request), and the user
+/// name; the default actor when nobody is signed in.
+async fn session_actor(app: &AppState, s: &SessionRecord) -> (Actor, String) {
+    let client = pending(s).map(|r| r.client_id);
+    match app.auth.session_user(s).await {
+        Ok(Some(u)) => (audit::of_user(&u, client.as_deref()), u.username),
+        _ => (audit::claimed(None, client.as_deref()), String::new()),
+    }
+}
+
 fn step_url(step: &NextStep) -> &'static str {
     match step {
         NextStep::Login => "/auth/login",
@@ -265,7 +277,7 @@ struct LoginForm {
 /// `POST /auth/login`.
 pub(crate) async fn login_post(
     State(app): State<AppState>,
-    SourceAddr(addr): SourceAddr,
+    caller: Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -281,11 +293,28 @@ pub(crate) async fn login_post(
         return failure(&e);
     }
     let now = (app.now)();
+    let username = f.username.trim();
     let outcome = app
         .auth
-        .login(&s, f.username.trim(), &f.password, &addr, now)
+        .login(&s, username, &f.password, &caller.addr, now)
         .await;
     let client = pending(&s).map(|r| r.client_id).unwrap_or_default();
+    if let Ok(o) = &outcome {
+        let who = match o {
+            LoginOutcome::Ok(v) => session_actor(&app, &v.record).await.0,
+            _ => audit::claimed(Some(username), Some(client.as_str())),
+        };
+        let failed = SecurityEvent::LoginFailed;
+        let a = Attempt {
+            failed,
+            outcome: o,
+            who,
+            username,
+        };
+        if let Err(u) = audit::attempt(&app, &caller, a).await {
+            return u.page();
+        }
+    }
     let retry = |status, error: &str| {
         let page = LoginPage {
             error,
@@ -338,7 +367,7 @@ struct CodeForm {
 /// `POST /auth/mfa` and `POST /auth/totp` (enrollment confirmation).
 pub(crate) async fn mfa_post(
     State(app): State<AppState>,
-    SourceAddr(addr): SourceAddr,
+    caller: Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -354,7 +383,24 @@ pub(crate) async fn mfa_post(
         return failure(&e);
     }
     let now = (app.now)();
-    let (status, error) = match app.auth.verify_mfa(&mut s, &f.code, &addr, now).await {
+    let (who, username) = session_actor(&app, &s).await;
+    let outcome = app
+        .auth
+        .verify_mfa(&mut s, &f.code, &caller.addr, now)
+        .await;
+    if let Ok(o) = &outcome {
+        let failed = SecurityEvent::MfaFailed;
+        let a = Attempt {
+            failed,
+            outcome: o,
+            who,
+            username: &username,
+        };
+        if let Err(u) = audit::attempt(&app, &caller, a).await {
+            return u.page();
+        }
+    }
+    let (status, error) = match outcome {
         Ok(LoginOutcome::Ok(_)) => return advance(&app, &s).await,
         Ok(LoginOutcome::Failed) => (
             StatusCode::UNAUTHORIZED,
@@ -581,9 +627,11 @@ pub(crate) async fn consent_post(
     }
 }
 
-/// `POST /auth/logout`.
+/// `POST /auth/logout`: the session ends even when the logout cannot be recorded (the caller
+/// is then told so with 503).
 pub(crate) async fn logout(
     State(app): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -598,6 +646,7 @@ pub(crate) async fn logout(
     if let Err(e) = check_csrf(&s, f.csrf.as_deref()) {
         return failure(&e);
     }
+    let (who, _) = session_actor(&app, &s).await;
     if let Some(c) = cookie(&headers)
         && let Err(e) = app.auth.end_session(&c).await
     {
@@ -610,7 +659,8 @@ pub(crate) async fn logout(
         "",
     );
     set_cookie(&mut r, "", 0);
-    r
+    let ev = Event::ok(SecurityEvent::Logout, who);
+    audit::guard(&app, &caller, ev, Reply::Page, r).await
 }
 
 /// `GET /auth/break-glass`.
@@ -637,9 +687,11 @@ struct BreakGlassForm {
     minutes: Option<i64>,
 }
 
-/// `POST /auth/break-glass`.
+/// `POST /auth/break-glass`. Every attempt is recorded (purposeOfUse BTG); a grant whose
+/// opening cannot be recorded is closed again and the caller gets 503.
 pub(crate) async fn break_glass_post(
     State(app): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -654,11 +706,22 @@ pub(crate) async fn break_glass_post(
     if let Err(e) = check_csrf(&s, f.csrf.as_deref()) {
         return failure(&e);
     }
-    match app
+    let (who, _) = session_actor(&app, &s).await;
+    let opened = app
         .auth
         .open_break_glass(&s, &f.reason, f.minutes, (app.now)())
-        .await
-    {
+        .await;
+    let ev = Event::result(SecurityEvent::BreakGlassOpened, who, &opened, |g| {
+        format!("grant {} for {} minutes", g.id, (g.expires - g.opened) / 60)
+    });
+    if let Err(u) = audit::record(&app, &caller, ev.btg()).await {
+        if let Ok(mut g) = opened {
+            g.expires = g.opened;
+            let _ = app.auth.store().put_break_glass(&g).await;
+        }
+        return u.page();
+    }
+    match opened {
         Ok(g) => {
             let until = g.expires - g.opened;
             let text = format!(

@@ -126,6 +126,34 @@ pub async fn app_pair(test: &str) -> Option<(TestApp, TestApp)> {
     Some((node_a, node_b))
 }
 
+/// An app whose audit trail lives in a SQLite file of its own, and a second handle on that
+/// file: a transaction held open on the handle makes every audit append fail (the database is
+/// busy), while the authorization server's state stays writable. `None` under PostgreSQL.
+pub async fn app_with_lockable_trail() -> Option<(TestApp, SqliteStore)> {
+    if backend() != "sqlite" {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let hex = "6b".repeat(32);
+    let key = || KeyRing::new(MasterKey::from_hex(hex.as_bytes()).unwrap());
+    let open = |name: &str, busy_ms: u64| {
+        let mut o = SqliteOptions::new(dir.path().join(name));
+        o.busy_timeout_ms = busy_ms;
+        SqliteStore::open(o, key())
+    };
+    let auth = Arc::new(open("w.db", 5_000).await.unwrap());
+    let trail = open("trail.db", 100).await.unwrap();
+    let handle = open("trail.db", 5_000).await.unwrap();
+    let o = Opened {
+        store: Arc::new(trail),
+        auth: auth.clone(),
+        ring: auth,
+        schema: None,
+    };
+    let app = build(HttpLimits::default(), CoreConfig::new(BASE), o, dir).await;
+    Some((app, handle))
+}
+
 async fn build(limits: HttpLimits, core: CoreConfig, o: Opened, dir: tempfile::TempDir) -> TestApp {
     let store = o.store.clone();
     let keys = SigningKeys::load_or_create(store.as_ref(), now())

@@ -1,7 +1,13 @@
 //! Helpers for the SMART tests: a tiny browser (one cookie, forms, CSRF tokens scraped from
 //! pages), PKCE pairs, and shortcuts that register clients and users through the server API.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use axum::body::Body;
 use axum::http::Request;
@@ -14,6 +20,9 @@ use crate::common::{PUBLIC, Resp, TestApp};
 
 pub const REDIRECT: &str = "https://app.test/callback";
 pub const AUD: &str = "https://ward.test/fhir";
+
+/// The user agent the test browser sends.
+pub const USER_AGENT: &str = "ward-test-browser/1";
 
 /// A browser: one session cookie, follows nothing automatically.
 pub struct Browser<'a> {
@@ -40,7 +49,7 @@ impl<'a> Browser<'a> {
     }
 
     pub async fn get(&mut self, path: &str) -> Resp {
-        let mut b = Request::get(path);
+        let mut b = Request::get(path).header("user-agent", USER_AGENT);
         if let Some(c) = &self.cookie {
             b = b.header("cookie", format!("ward_session={c}"));
         }
@@ -51,7 +60,9 @@ impl<'a> Browser<'a> {
 
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
         let body = serde_urlencoded::to_string(form).unwrap();
-        let mut b = Request::post(path).header("content-type", "application/x-www-form-urlencoded");
+        let mut b = Request::post(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("user-agent", USER_AGENT);
         if let Some(c) = &self.cookie {
             b = b.header("cookie", format!("ward_session={c}"));
         }
@@ -297,4 +308,110 @@ pub async fn launch(
 
 pub fn public_url() -> &'static str {
     PUBLIC
+}
+
+/// The AuditEvents of `subtype` (`login-failed`, `110122`, …), as the operator sees them (with
+/// a token fresh at the app's clock, which tests move).
+pub async fn audit_events(app: &TestApp, subtype: &str) -> Vec<Value> {
+    let at = app.now.load(std::sync::atomic::Ordering::SeqCst);
+    let scopes = ward_auth::ScopeSet::parse("system/AuditEvent.rs").unwrap();
+    let token = app
+        .issuer
+        .issue(
+            "auditor",
+            ward_auth::PrincipalKind::Operator,
+            &scopes,
+            at,
+            600,
+        )
+        .unwrap();
+    let path = format!("/fhir/AuditEvent?subtype={subtype}&_count=1000");
+    let r = fhir_get(app, &path, &token).await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    r.json()["entry"]
+        .as_array()
+        .map(|es| es.iter().map(|e| e["resource"].clone()).collect())
+        .unwrap_or_default()
+}
+
+/// The request id an AuditEvent names.
+pub fn request_id(ev: &Value) -> String {
+    ev["entity"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["type"]["code"] == "XrequestId")
+        .and_then(|e| e["what"]["identifier"]["value"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The AuditEvents of `subtype` recorded for the request answered by `resp`.
+pub async fn events_for(app: &TestApp, resp: &Resp, subtype: &str) -> Vec<Value> {
+    let rid = resp
+        .header("x-request-id")
+        .expect("a request id")
+        .to_owned();
+    audit_events(app, subtype)
+        .await
+        .into_iter()
+        .filter(|e| request_id(e) == rid)
+        .collect()
+}
+
+/// The one AuditEvent of `subtype` recorded for the request answered by `resp`, checked for
+/// its outcome (`0` or `4`); it must not contain any of `secrets`.
+pub async fn event_for(
+    app: &TestApp,
+    resp: &Resp,
+    subtype: &str,
+    outcome: &str,
+    secrets: &[&str],
+) -> Value {
+    let found = events_for(app, resp, subtype).await;
+    assert_eq!(
+        found.len(),
+        1,
+        "one {subtype} AuditEvent for the request: {found:?}"
+    );
+    let ev = found.into_iter().next().unwrap();
+    assert_eq!(ev["outcome"], outcome, "{ev}");
+    assert_eq!(ev["action"], "E", "{ev}");
+    let body = ev.to_string();
+    for s in secrets {
+        assert!(!body.contains(s), "{s:?} leaked into {body}");
+    }
+    ev
+}
+
+/// The user agent's `altId` (token subject or user name) of an AuditEvent.
+pub fn agent_subject(ev: &Value) -> &str {
+    ev["agent"][0]["altId"].as_str().unwrap_or_default()
+}
+
+/// The client id an AuditEvent names.
+pub fn agent_client(ev: &Value) -> &str {
+    ev["agent"][1]["who"]["identifier"]["value"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+/// The user agent string an AuditEvent records.
+pub fn agent_user_agent(ev: &Value) -> &str {
+    ev["entity"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|e| e["detail"][0]["valueString"].as_str())
+        .unwrap_or_default()
+}
+
+/// The purposeOfUse codes of an AuditEvent.
+pub fn purposes(ev: &Value) -> Vec<&str> {
+    ev["purposeOfEvent"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["coding"][0]["code"].as_str())
+        .collect()
 }
