@@ -217,6 +217,34 @@ async fn lockout_per_account_and_address_without_revealing_users() {
     assert_eq!(r.status, 200, "{}", text(&r));
 }
 
+/// Per-account lockout is not reset by the right password alone: with a second factor still
+/// due, the failures stay, and a wrong code adds to them. Every attempt comes from another
+/// address, so only the account counter can lock.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_password_alone_does_not_reset_the_account_lockout() {
+    let app = app().await;
+    user(&app, "root", "admin", None, None).await;
+    for i in 0..4 {
+        let mut b = Browser::from_ip(&app, &format!("192.0.2.{}", i + 1));
+        assert_eq!(login(&mut b, "root", "wrong password!!").await.status, 401);
+    }
+    let mut b = Browser::from_ip(&app, "192.0.2.10");
+    let r = login(&mut b, "root", PASSWORD).await;
+    assert_eq!(location(&r), "/auth/totp", "password right, TOTP still due");
+    let (_, csrf) = b.csrf("/auth/totp").await;
+    let r = b
+        .post("/auth/totp", &[("csrf", &csrf), ("code", "000000")])
+        .await;
+    assert_eq!(r.status, 401, "the fifth failure of the account");
+    let mut b = Browser::from_ip(&app, "192.0.2.20");
+    let r = login(&mut b, "root", PASSWORD).await;
+    assert_eq!(r.status, 429, "locked: {}", text(&r));
+    // other accounts from a fresh address are not affected
+    user(&app, "doc", "clinician", None, None).await;
+    let mut b = Browser::from_ip(&app, "192.0.2.30");
+    assert_eq!(login(&mut b, "doc", PASSWORD).await.status, 200);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sessions_time_out_and_forms_need_csrf() {
     let app = app().await;
@@ -290,14 +318,14 @@ async fn sessions_time_out_and_forms_need_csrf() {
     assert_eq!(b.get("/auth/consent").await.status, 401, "absolute timeout");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn logout_ends_the_session_and_online_access() {
-    let app = app().await;
-    seed(&app, &[json!({"resourceType": "Patient", "id": "p1"})]).await;
-    public_client(&app, "app", "user/*.rs online_access").await;
-    user(&app, "doc", "clinician", None, None).await;
+/// Signs "doc" in through the pages and redeems an `online_access` grant: the browser (with
+/// its CSRF token), the refresh token, and the token response.
+async fn online_access_grant(app: &common::TestApp) -> (Browser<'_>, String, String, common::Resp) {
+    seed(app, &[json!({"resourceType": "Patient", "id": "p1"})]).await;
+    public_client(app, "app", "user/*.rs online_access").await;
+    user(app, "doc", "clinician", None, None).await;
     let (v, c) = pkce();
-    let mut b = Browser::new(&app);
+    let mut b = Browser::new(app);
     b.get(&authorize_url("app", "user/*.rs online_access", &c, &[]))
         .await;
     login(&mut b, "doc", PASSWORD).await;
@@ -315,7 +343,7 @@ async fn logout_ends_the_session_and_online_access() {
         .await;
     let code = query_param(&location(&r), "code").unwrap();
     let issued = token_request(
-        &app,
+        app,
         &[
             ("grant_type", "authorization_code"),
             ("code", &code),
@@ -329,23 +357,72 @@ async fn logout_ends_the_session_and_online_access() {
     let t = issued.json();
     let rt = t["refresh_token"].as_str().unwrap().to_owned();
     let at = t["access_token"].as_str().unwrap();
-    let ev = event_for(&app, &issued, "token-issued", "0", &[&code, &rt, at]).await;
+    let ev = event_for(app, &issued, "token-issued", "0", &[&code, &rt, at]).await;
     assert_eq!(agent_client(&ev), "app");
+    (b, csrf, rt, issued)
+}
+
+async fn refresh(app: &common::TestApp, rt: &str) -> common::Resp {
+    token_request(
+        app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt),
+            ("client_id", "app"),
+        ],
+        None,
+    )
+    .await
+}
+
+/// Automatic logoff reaches `online_access`: refreshes keep the session alive, but once
+/// neither the pages nor a refresh touched it for the idle timeout plus one access-token
+/// lifetime, the refresh is refused; the absolute timeout ends it regardless.
+#[tokio::test(flavor = "multi_thread")]
+async fn online_access_ends_with_the_idle_and_absolute_timeouts() {
+    let app = app().await;
+    let (_b, _csrf, rt, _) = online_access_grant(&app).await;
+    // refreshing every 14 minutes keeps it going past the 15-minute idle timeout
+    let mut rt = rt;
+    for _ in 0..3 {
+        app.now.fetch_add(14 * 60, Ordering::SeqCst);
+        let r = refresh(&app, &rt).await;
+        assert_eq!(r.status, 200, "{}", text(&r));
+        rt = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    }
+    // idle for 15 + 15 minutes and a second: ended
+    app.now.fetch_add(30 * 60 + 1, Ordering::SeqCst);
+    let r = refresh(&app, &rt).await;
+    assert_eq!(r.json()["error"], "invalid_grant", "{}", text(&r));
+
+    let app = crate::app().await;
+    let (_b, _csrf, mut rt, _) = online_access_grant(&app).await;
+    for i in 1..=40 {
+        app.now.fetch_add(14 * 60, Ordering::SeqCst);
+        let r = refresh(&app, &rt).await;
+        if r.status != 200 {
+            assert_eq!(r.json()["error"], "invalid_grant");
+            assert_eq!(
+                i, 35,
+                "refused first past 8 hours (34 × 14 min = 7 h 56 min)"
+            );
+            return;
+        }
+        rt = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    }
+    panic!("the 8-hour absolute timeout never ended the online_access grant");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logout_ends_the_session_and_online_access() {
+    let app = app().await;
+    let (mut b, csrf, rt, _) = online_access_grant(&app).await;
     let r = b.post("/auth/logout", &[("csrf", &csrf)]).await;
     assert_eq!(r.status, 200);
     assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
     let ev = event_for(&app, &r, "110123", "0", &[]).await;
     assert_eq!(agent_subject(&ev), "doc");
-    let r = token_request(
-        &app,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &rt),
-            ("client_id", "app"),
-        ],
-        None,
-    )
-    .await;
+    let r = refresh(&app, &rt).await;
     assert_eq!(
         r.json()["error"],
         "invalid_grant",

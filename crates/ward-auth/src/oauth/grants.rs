@@ -246,12 +246,8 @@ impl AuthServer {
         let rec = self
             .use_refresh(&token_hash(token), &client, req, now)
             .await?;
-        if let Some(h) = &rec.session_hash
-            && self.store.get_session(h).await?.is_none()
-        {
-            return Err(OAuthError::invalid_grant(
-                "the login session of this online_access grant has ended",
-            ));
+        if let Some(h) = &rec.session_hash {
+            self.touch_online_session(h, now).await?;
         }
         let scope = narrow_scope(&rec.scope, req.scope.as_deref())?;
         let g = UserGrant {
@@ -274,6 +270,28 @@ impl AuthServer {
         self.store.put_refresh(&record).await?;
         resp.refresh_token = Some(next);
         Ok(resp)
+    }
+
+    /// An `online_access` refresh lives only as long as the login session behind it: the
+    /// session must exist (no logout), be within its absolute lifetime, and have been touched
+    /// — by the login pages or by a refresh — within the idle timeout plus one access-token
+    /// lifetime (an app refreshes when its token runs out). A successful refresh touches it.
+    async fn touch_online_session(&self, hash: &str, now: i64) -> Result<(), OAuthError> {
+        let ended =
+            || OAuthError::invalid_grant("the login session of this online_access grant has ended");
+        let Some(mut s) = self.store.get_session(hash).await? else {
+            return Err(ended());
+        };
+        let st = &self.settings;
+        if now - s.created > st.session_absolute
+            || now - s.last_seen > st.session_idle + st.user_token_ttl
+        {
+            self.store.delete_session(hash).await?;
+            return Err(ended());
+        }
+        s.last_seen = now;
+        self.store.put_session(&s).await?;
+        Ok(())
     }
 
     /// Spends a refresh token of `client`: refuses requests that cannot succeed before the

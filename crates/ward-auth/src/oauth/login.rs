@@ -37,10 +37,12 @@ fn addr_key(addr: &str) -> String {
 }
 
 impl AuthServer {
-    /// A new, empty session (idle sessions of others are pruned on the way).
+    /// A new, empty session (idle sessions of others are pruned on the way; an
+    /// `online_access` app keeps its session alive for one access-token lifetime longer).
     pub async fn new_session(&self, now: i64) -> Result<SessionView, OAuthError> {
+        let st = &self.settings;
         self.store
-            .prune_sessions(now - self.settings.session_idle)
+            .prune_sessions(now - st.session_idle - st.user_token_ttl)
             .await?;
         let cookie = random_token()?;
         let record = SessionRecord {
@@ -169,12 +171,17 @@ impl AuthServer {
                 return Ok(LoginOutcome::Failed);
             }
         };
-        self.store.clear_failures(&uk).await?;
+        let mfa_required = self.mfa_required(&user);
+        if !mfa_required {
+            // Signed in: the account's failures are forgiven. With a second factor still to
+            // come they stay, so knowing the password alone never resets the lockout.
+            self.store.clear_failures(&uk).await?;
+        }
         // Re-key the session so a cookie planted before login is worthless after it.
         self.store.delete_session(&session.id_hash).await?;
         let mut fresh = self.new_session(now).await?;
         fresh.record.user_id = Some(user.id.clone());
-        fresh.record.mfa_done = !self.mfa_required(&user);
+        fresh.record.mfa_done = !mfa_required;
         fresh.record.pending = session.pending.clone();
         self.store.put_session(&fresh.record).await?;
         Ok(LoginOutcome::Ok(fresh))

@@ -28,11 +28,32 @@ pub const USER_AGENT: &str = "ward-test-browser/1";
 pub struct Browser<'a> {
     pub app: &'a TestApp,
     pub cookie: Option<String>,
+    /// The source address the server sees (none: "unknown", as without a socket).
+    pub addr: Option<std::net::SocketAddr>,
 }
 
 impl<'a> Browser<'a> {
     pub fn new(app: &'a TestApp) -> Self {
-        Self { app, cookie: None }
+        Self {
+            app,
+            cookie: None,
+            addr: None,
+        }
+    }
+
+    /// A browser connecting from `ip`.
+    pub fn from_ip(app: &'a TestApp, ip: &str) -> Self {
+        Self {
+            addr: Some(std::net::SocketAddr::new(ip.parse().unwrap(), 40000)),
+            ..Self::new(app)
+        }
+    }
+
+    fn with_addr(&self, b: axum::http::request::Builder) -> axum::http::request::Builder {
+        match self.addr {
+            Some(a) => b.extension(axum::extract::ConnectInfo(ward_http::serve::ClientAddr(a))),
+            None => b,
+        }
     }
 
     fn absorb(&mut self, r: &Resp) {
@@ -49,7 +70,7 @@ impl<'a> Browser<'a> {
     }
 
     pub async fn get(&mut self, path: &str) -> Resp {
-        let mut b = Request::get(path).header("user-agent", USER_AGENT);
+        let mut b = self.with_addr(Request::get(path).header("user-agent", USER_AGENT));
         if let Some(c) = &self.cookie {
             b = b.header("cookie", format!("ward_session={c}"));
         }
@@ -60,9 +81,11 @@ impl<'a> Browser<'a> {
 
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
         let body = serde_urlencoded::to_string(form).unwrap();
-        let mut b = Request::post(path)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("user-agent", USER_AGENT);
+        let mut b = self.with_addr(
+            Request::post(path)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("user-agent", USER_AGENT),
+        );
         if let Some(c) = &self.cookie {
             b = b.header("cookie", format!("ward_session={c}"));
         }
