@@ -243,6 +243,38 @@ pub async fn rotate_key(a: &AuditRotateArgs, key: Option<SecretBytes>) -> Result
     Ok(())
 }
 
+/// `ward keys rotate`: a new access-token signing key (audited as a key rotation).
+#[allow(clippy::print_stdout)]
+pub async fn rotate_signing_key(
+    a: &crate::cli::KeysRotateArgs,
+    key: Option<SecretBytes>,
+) -> Result<(), StartupError> {
+    let o = open(&a.common, key).await?;
+    let keys = ward_auth::SigningKeys::rotate(o.store.as_ref(), now())
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let rec = operator_record(
+        &o.fhir,
+        SecurityEvent::KeyRotation,
+        Outcome::Success,
+        Some("token signing key".into()),
+        Vec::new(),
+    );
+    o.fhir
+        .audit_security(rec)
+        .await
+        .map_err(|e| err(format!("cannot record the rotation: {e}")))?;
+    let kid = keys
+        .current()
+        .map(|k| k.public().kid.clone())
+        .unwrap_or_default();
+    println!(
+        "new token signing key {kid}; the previous key keeps verifying; a running server \
+         picks the new one up at its next restart"
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

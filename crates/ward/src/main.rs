@@ -18,8 +18,8 @@ use tracing_subscriber::EnvFilter;
 use ward_crypto::SecretBytes;
 
 use crate::cli::{
-    AuditCommand, BreakGlassCommand, Cli, ClientCommand, Command, DbCommand, LaunchCommand,
-    TokenCommand, UserCommand,
+    AuditCommand, BreakGlassCommand, Cli, ClientCommand, Command, DbCommand, KeysCommand,
+    LaunchCommand, TokenCommand, UserCommand,
 };
 use crate::config::LogFormat;
 
@@ -111,6 +111,9 @@ async fn run_admin(
         Command::Audit {
             command: AuditCommand::RotateKey(a),
         } => audit_cmd::rotate_key(a, key).await,
+        Command::Keys {
+            command: KeysCommand::Rotate(a),
+        } => audit_cmd::rotate_signing_key(a, key).await,
         Command::Serve(_) | Command::Token { .. } => Ok(()),
     }
 }

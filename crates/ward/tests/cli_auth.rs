@@ -29,14 +29,13 @@ impl Drop for Server {
 }
 
 fn start(data: &Path) -> (Server, String) {
+    start_on(data, "127.0.0.1:0")
+}
+
+fn start_on(data: &Path, listen: &str) -> (Server, String) {
     let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
+        .args(["serve", "--data-dir", data.to_str().unwrap()])
+        .args(["--listen", listen])
         .env_remove("WARD_MASTER_KEY")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -378,4 +377,90 @@ async fn admin_commands_and_discovery_over_tls() {
         files_containing(&data, secret.as_bytes()).is_empty(),
         "no client secret in clear"
     );
+}
+
+/// SMART App Launch 2 "kid rotation" and DESIGN.md `ward keys rotate`: after a rotation the
+/// JWKS serves the new and the previous key, tokens signed with the previous key keep
+/// working, new tokens carry the new `kid`, and the rotation is in the audit trail.
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_key_rotation_keeps_the_previous_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // one port for both runs: tokens are bound to the public URL (the audience)
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let (server, base) = start_on(&data, &listen);
+    let ca =
+        reqwest::Certificate::from_pem(&std::fs::read(data.join("tls/ca.pem")).unwrap()).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let origin = base.trim_end_matches("/fhir").to_owned();
+    let jwks = |http: reqwest::Client, origin: String| async move {
+        let v: serde_json::Value = http
+            .get(format!("{origin}/auth/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let kid_of = |tok: &str| {
+        use base64::Engine;
+        let h = tok.split('.').next().unwrap();
+        let h: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(h)
+                .unwrap(),
+        )
+        .unwrap();
+        h["kid"].as_str().unwrap().to_owned()
+    };
+    let before = jwks(http.clone(), origin.clone()).await;
+    assert_eq!(before.len(), 1);
+    let scope = ["--scope", "system/*.cruds", "--ttl", "600"];
+    let issue = |data: &Path| {
+        let o = ward(data, &[&["token", "issue"][..], &scope].concat(), None);
+        assert!(o.status.success(), "{}", out(&o));
+        String::from_utf8(o.stdout).unwrap().trim().to_owned()
+    };
+    let old = issue(&data);
+    assert_eq!(kid_of(&old), before[0]);
+    drop(server);
+
+    let r = ward(&data, &["keys", "rotate"], None);
+    assert!(r.status.success(), "{}", out(&r));
+    let (_server, base) = start_on(&data, &listen);
+    let after = jwks(http.clone(), origin.clone()).await;
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert_eq!(after[1], before[0], "the previous key is still served");
+    let new = issue(&data);
+    assert_eq!(kid_of(&new), after[0], "new tokens use the new key");
+    for tok in [&old, &new] {
+        let r = http
+            .get(format!("{base}/AuditEvent?subtype=key-rotation"))
+            .bearer_auth(tok)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let b: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            b.to_string().contains("token signing key"),
+            "the rotation is audited: {b}"
+        );
+    }
 }
