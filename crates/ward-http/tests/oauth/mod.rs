@@ -269,6 +269,37 @@ pub async fn launch(
     scope: &str,
     extra: &[(&str, &str)],
 ) -> Value {
+    let (code, verifier) = launch_code(app, client, username, scope, extra).await;
+    let r = redeem(app, client, &code, &verifier).await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    r.json()
+}
+
+/// Exchanges an authorization code at the token endpoint of `app`.
+pub async fn redeem(app: &TestApp, client: &str, code: &str, verifier: &str) -> Resp {
+    token_request(
+        app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+            ("client_id", client),
+        ],
+        None,
+    )
+    .await
+}
+
+/// A standalone launch up to the redirect back to the app: the code and the PKCE verifier.
+pub async fn launch_code(
+    app: &TestApp,
+    client: &str,
+    username: &str,
+    scope: &str,
+    extra: &[(&str, &str)],
+) -> (String, String) {
     let (verifier, challenge) = pkce();
     let mut b = Browser::new(app);
     let r = b
@@ -312,21 +343,7 @@ pub async fn launch(
     assert!(back.starts_with(REDIRECT), "{back}");
     assert_eq!(query_param(&back, "state").as_deref(), Some("st-123"));
     let code = query_param(&back, "code").unwrap();
-    let r = token_request(
-        app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-            ("client_id", client),
-        ],
-        None,
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", text(&r));
-    assert_eq!(r.header("cache-control"), Some("no-store"));
-    r.json()
+    (code, verifier)
 }
 
 pub fn public_url() -> &'static str {
