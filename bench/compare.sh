@@ -28,7 +28,11 @@ RUN=(--concurrency "$CONC" --warmup "$WARMUP" --duration "$DURATION")
 pid=""
 
 log() { printf '%s  %s\n' "$(date -u +%H:%M:%S)" "$*" | tee -a "$out/log.txt" >&2; }
-stop() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; fi; }
+pid2=""
+stop() {
+  for p in $pid $pid2; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  pid="" pid2=""
+}
 trap stop EXIT
 wait_up() { # URL [curl args]
   local url=$1; shift
@@ -90,17 +94,38 @@ for s in "${servers[@]}"; do
     stop
     ;;
   postgres)
-    psql -q "$PG_URL" -c 'DROP DATABASE IF EXISTS ward_bench' -c 'CREATE DATABASE ward_bench'
+    psql -q "$PG_URL" -c 'DROP DATABASE IF EXISTS ward_bench WITH (FORCE)' -c 'CREATE DATABASE ward_bench'
     db=${PG_URL%/*}/ward_bench
     key=$(head -c32 /dev/urandom | od -An -tx1 | tr -d ' \n')
     rm -rf /tmp/bench-ward-pg
     WARD_MASTER_KEY=$key WARD_STORAGE_KIND=postgres WARD_STORAGE_URL=$db \
-      "$WARD" serve --data-dir /tmp/bench-ward-pg --listen 127.0.0.1:18444 >"$out/postgres-server.log" 2>&1 &
+      "$WARD" serve --data-dir /tmp/bench-ward-pg --listen 127.0.0.1:18444 \
+      --public-url https://127.0.0.1:18444 >"$out/postgres-server.log" 2>&1 &
     pid=$!
     wait_up https://127.0.0.1:18444/fhir/metadata --cacert /tmp/bench-ward-pg/tls/ca.pem
     w=(--base https://127.0.0.1:18444/fhir --cacert /tmp/bench-ward-pg/tls/ca.pem
       --token-cmd "env WARD_MASTER_KEY=$key WARD_STORAGE_KIND=postgres WARD_STORAGE_URL=$db $WARD token issue --data-dir /tmp/bench-ward-pg --scope 'system/*.cruds' --ttl 7200")
     for wl in crud read search ingest; do series postgres "$wl" "${w[@]}"; done
+    # a second node on the same database: both driven at once, half the concurrency each.
+    # Nodes of one cluster share one public URL (the tokens' audience), here node A's.
+    rm -rf /tmp/bench-ward-pg2
+    WARD_MASTER_KEY=$key WARD_STORAGE_KIND=postgres WARD_STORAGE_URL=$db \
+      "$WARD" serve --data-dir /tmp/bench-ward-pg2 --listen 127.0.0.1:18445 \
+      --public-url https://127.0.0.1:18444 >"$out/postgres2-server.log" 2>&1 &
+    pid2=$!
+    wait_up https://127.0.0.1:18445/fhir/metadata --cacert /tmp/bench-ward-pg2/tls/ca.pem
+    w2=(--base https://127.0.0.1:18445/fhir --cacert /tmp/bench-ward-pg2/tls/ca.pem "${w[@]:4}")
+    half=(--concurrency $((CONC / 2)) --warmup "$WARMUP" --duration "$DURATION")
+    for wl in crud read search; do
+      extra=(); [ "$wl" = crud ] || extra=(--patients "$PATIENTS")
+      for rep in $(seq 1 "$REPS"); do
+        log "two nodes $wl #$rep  load: $(cut -d' ' -f1-3 /proc/loadavg)"
+        "$BENCH" "$wl" "${w[@]}" "${half[@]}" "${extra[@]}" --json >"$out/pgnodeA-$wl-$rep.json" 2>>"$out/bench-stderr.txt" &
+        bp=$!
+        "$BENCH" "$wl" "${w2[@]}" "${half[@]}" "${extra[@]}" --json >"$out/pgnodeB-$wl-$rep.json" 2>>"$out/bench-stderr.txt"
+        wait "$bp" || log "node A's run failed (see bench-stderr.txt)"
+      done
+    done
     stop
     ;;
   *) echo "unknown server $s" >&2; exit 2 ;;

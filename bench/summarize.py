@@ -44,7 +44,7 @@ def errors(r):
 def main():
     out = sys.argv[1]
     runs = load(out)
-    servers = sorted({s for s, _ in runs})
+    servers = sorted({s for s, _ in runs if not s.startswith("pgnode")})
     order = ["get", "crud", "read", "search", "ingest"]
     print("| server | workload | runs | rate (median) | all runs | p50 ms | p99 ms | errors | probe |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -80,6 +80,23 @@ def main():
                 lat = op["latency"]
                 e = " ".join(f"{k}×{v}" for k, v in sorted(op["errors"].items())) or "none"
                 print(f"| {s} | {wl} | {op['op']} | {op['requests_per_sec']:,.0f} | {lat['p50_ms']:.2f} | {lat['p99_ms']:.2f} | {e} |")
+    pairs = [(wl, runs.get(("pgnodeA", wl)), runs.get(("pgnodeB", wl))) for wl in order]
+    pairs = [(wl, a, b) for wl, a, b in pairs if a and b]
+    if pairs:
+        print()
+        print("Two nodes on one PostgreSQL database, driven at once (rates summed per repetition):")
+        print()
+        print("| workload | A+B rate (median) | all runs | A p50/p99 ms | B p50/p99 ms | errors A / B |")
+        print("|---|---|---|---|---|---|")
+        for wl, ra, rb in pairs:
+            sums = sorted(((rate(x, wl) + rate(y, wl)), x, y) for x, y in zip(ra, rb))
+            total, x, y = sums[len(sums) // 2]
+            lx, ly = x["total"]["latency"], y["total"]["latency"]
+            print(
+                f"| {wl} | {total:,.0f} | {' / '.join(f'{t:,.0f}' for t, _, _ in sums)} | "
+                f"{lx['p50_ms']:.2f}/{lx['p99_ms']:.2f} | {ly['p50_ms']:.2f}/{ly['p99_ms']:.2f} | "
+                f"{errors(x)} / {errors(y)} |"
+            )
     print()
     print("Ratios (median rates):")
     for wl in order:
