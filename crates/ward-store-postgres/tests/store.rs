@@ -12,6 +12,8 @@
 
 use std::sync::Arc;
 
+use futures_util::FutureExt;
+
 use ward_crypto::MasterKey;
 use ward_store::auth::{AuthStore, Redeemed, RefreshRecord};
 use ward_store::{KeyRing, NewVersion, Store, StoreError, Timestamp, WriteMethod};
@@ -218,4 +220,142 @@ async fn an_abandoned_transaction_leaves_nothing_and_frees_the_lock() {
     tx.commit().await.unwrap();
     assert!(store.read("Patient", "z").await.unwrap().is_none());
     assert!(store.read("Patient", "y").await.unwrap().is_some());
+}
+
+/// `url` with its database name replaced by `db`.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let (server, _) = base.rsplit_once('/').unwrap();
+    match query {
+        Some(q) => format!("{server}/{db}?{q}"),
+        None => format!("{server}/{db}"),
+    }
+}
+
+async fn admin(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// `read_url` routing. No streaming replica runs on this machine, so the "replica" is a second
+/// database holding a resource the primary lacks: a read that returns it was served by the
+/// replica. A server that is not in recovery counts as caught up (docs/design/009-postgres.md).
+/// Writes and the security state always go to the primary; an unreachable replica falls back
+/// to the primary.
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_go_to_the_replica_writes_to_the_primary_and_a_dead_replica_falls_back() {
+    let Some(url) = url_or_skip("read_url_routing") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await.unwrap();
+    let db = format!("ward_replica_{}", &schema.name[2..]);
+    let root = admin(&url).await;
+    root.batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
+    let replica_url = with_database(&url, &db);
+    admin(&replica_url)
+        .await
+        .batch_execute(&format!("CREATE SCHEMA {}", schema.name))
+        .await
+        .unwrap();
+    let result = std::panic::AssertUnwindSafe(async {
+        // The primary's data key, copied to the "replica" as replication would, so that
+        // bodies sealed on one open on the other.
+        drop(schema.open(KeyRing::new(key(3))).await.unwrap());
+        let mut on_replica = schema.options();
+        on_replica.url = replica_url.clone();
+        drop(
+            PostgresStore::open(on_replica.clone(), KeyRing::new(key(3)))
+                .await
+                .unwrap(),
+        );
+        let keys = admin(&url)
+            .await
+            .query(
+                &format!(
+                    "SELECT id, wrapped, created, active FROM {}.data_keys",
+                    schema.name
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+        let r = admin(&replica_url).await;
+        r.batch_execute(&format!("DELETE FROM {}.data_keys", schema.name))
+            .await
+            .unwrap();
+        for k in keys {
+            let (id, wrapped, created, active): (i64, Vec<u8>, i64, bool) =
+                (k.get(0), k.get(1), k.get(2), k.get(3));
+            r.execute(
+                &format!(
+                    "INSERT INTO {}.data_keys VALUES ($1, $2, $3, $4)",
+                    schema.name
+                ),
+                &[&id, &wrapped, &created, &active],
+            )
+            .await
+            .unwrap();
+        }
+        // The replica's own content, written straight to it.
+        let replica = PostgresStore::open(on_replica, KeyRing::new(key(3)))
+            .await
+            .unwrap();
+        let mut tx = replica.begin().await.unwrap();
+        tx.write(vec![patient("only-on-replica", 1, "r")])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        let mut o = schema.options();
+        o.read_url = Some(replica_url.clone());
+        let routed = PostgresStore::open(o, KeyRing::new(key(3))).await.unwrap();
+        let mut tx = routed.begin().await.unwrap();
+        tx.write(vec![patient("written", 1, "w")]).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(
+            routed
+                .read("Patient", "only-on-replica")
+                .await
+                .unwrap()
+                .is_some(),
+            "reads are served by the replica"
+        );
+        assert!(
+            routed.read("Patient", "written").await.unwrap().is_none(),
+            "the write went to the primary, not the replica"
+        );
+        let direct = schema.open(KeyRing::new(key(3))).await.unwrap();
+        assert!(direct.read("Patient", "written").await.unwrap().is_some());
+        assert!(
+            direct
+                .read("Patient", "only-on-replica")
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // A replica that cannot be reached: every read falls back to the primary.
+        let mut dead = schema.options();
+        dead.read_url = Some(with_database("postgres://postgres@127.0.0.1:1/x", "x"));
+        dead.connect_timeout = std::time::Duration::from_secs(2);
+        let fallback = PostgresStore::open(dead, KeyRing::new(key(3)))
+            .await
+            .unwrap();
+        assert!(fallback.read("Patient", "written").await.unwrap().is_some());
+    })
+    .catch_unwind()
+    .await;
+    root.batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+        .await
+        .unwrap();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
 }
