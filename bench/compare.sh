@@ -20,6 +20,7 @@ servers=("$@")
 REPS=${REPS:-3} WARMUP=${WARMUP:-5} DURATION=${DURATION:-20} CONC=${CONC:-32} PATIENTS=${PATIENTS:-100}
 WARD=${WARD:-target/release/ward}
 WARD_UNAUDITED=${WARD_UNAUDITED:-target/bench-unaudited/release/ward}
+export -n WARD_UNAUDITED # the servers warn about unknown WARD_* variables
 BENCH=${BENCH:-target/release/ward-bench}
 HFS=${HFS:-hfs}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}

@@ -167,7 +167,7 @@ fn search_params(t: &str, custom: &Registry) -> Vec<Value> {
     let entry = |p: &ward_spec::SearchParam| json!({"name": p.code, "definition": p.url, "type": type_name(p.kind)});
     let mut v: Vec<Value> = r4()
         .search_params(t)
-        .filter(|p| supported(p))
+        .filter(|p| supported(p) && !ward_store::index::is_unindexed(t, &p.code))
         .map(entry)
         .collect();
     v.extend(custom.for_type(t).iter().map(|p| entry(p)));

@@ -162,6 +162,64 @@ async fn interactions_are_audited_and_searchable() {
     assert_eq!(after, before + 1);
 }
 
+/// The AuditEvent parameters Ward does not index (ward_store::index::UNINDEXED) are not
+/// offered, and a search by one is a search by an unknown parameter: a warning when lenient,
+/// 400 under `Prefer: handling=strict` — never a silently empty result.
+#[tokio::test]
+async fn unindexed_audit_parameters_are_unknown_not_silently_empty() {
+    let app = common::app().await;
+    app.create(&json!({"resourceType": "Patient", "id": "x"}))
+        .await;
+    let meta = app.get("/fhir/metadata").await.json();
+    let audit = meta["rest"][0]["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "AuditEvent")
+        .unwrap();
+    let names: Vec<&str> = audit["searchParam"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    for kept in [
+        "date", "agent", "entity", "patient", "action", "outcome", "type", "subtype",
+    ] {
+        assert!(names.contains(&kept), "{kept} offered");
+    }
+    for (t, code) in ward_store::index::UNINDEXED {
+        assert_eq!(t, "AuditEvent");
+        assert!(!names.contains(&code), "{code} not offered");
+    }
+    let lenient = app
+        .get("/fhir/AuditEvent?entity-type=2&_total=accurate")
+        .await;
+    assert_eq!(lenient.status, StatusCode::OK);
+    let body = lenient.json();
+    assert!(total(&body) >= 1, "the parameter is ignored, not matched");
+    let warning = body["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == "OperationOutcome")
+        .expect("a warning OperationOutcome in the Bundle");
+    assert_eq!(warning["search"]["mode"], "outcome");
+    assert!(
+        warning["resource"].to_string().contains("entity-type"),
+        "the warning names the ignored parameter: {warning}"
+    );
+    let strict = app
+        .send(
+            app.bare("GET", "/fhir/AuditEvent?entity-type=2")
+                .header("prefer", "handling=strict")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(strict.status, StatusCode::BAD_REQUEST);
+}
+
 #[tokio::test]
 async fn the_trail_is_immutable_and_for_auditors_only() {
     let app = common::app().await;

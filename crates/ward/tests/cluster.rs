@@ -291,7 +291,7 @@ async fn killed_connections_give_503_and_no_acknowledged_write_is_lost() {
                     )
                     .await;
                 let id = body["id"].as_str().map(str::to_owned);
-                log.push((value, s, id, started.elapsed()));
+                log.push((value, s, id, started.elapsed(), body));
             }
             log
         }));
@@ -321,13 +321,26 @@ async fn killed_connections_give_503_and_no_acknowledged_write_is_lost() {
             r.0
         );
     }
+    // Every 503 is a clear OperationOutcome, with nothing internal in it.
+    for r in all.iter().filter(|r| r.1 == 503) {
+        assert_eq!(r.4["resourceType"], "OperationOutcome", "{}", r.0);
+        let text = r.4.to_string();
+        assert!(
+            !text.contains("postgres") && !text.contains("SQLSTATE"),
+            "internal detail in a 503: {text}"
+        );
+    }
     assert!(
         slowest < Duration::from_secs(8),
         "a request hung: {slowest:?}"
     );
     assert!(killed > 0 && !acked.is_empty());
+    assert!(
+        refused > 0,
+        "killing the connections under load refused no request"
+    );
     // Recovered by itself, and every acknowledged write is there.
-    for (value, _, id, _) in &acked {
+    for (value, _, id, _, _) in &acked {
         let id = id.as_ref().unwrap();
         assert_eq!(
             c.get(&format!("{base}/Patient/{id}")).await.0,
@@ -359,9 +372,38 @@ async fn a_node_killed_mid_transaction_leaves_all_or_nothing() {
     let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
     let victim = nodes[0].base.clone();
     let send = tokio::spawn(async move { c.post(&victim, &bundle, &[]).await.0 });
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    nodes[0].child.kill().unwrap(); // SIGKILL
-    let _ = send.await;
+    // Wait until the node holds the write lock (inside the bundle's transaction), then kill it.
+    let (watch, conn) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let app = format!("ward:{}", schema.name);
+    let waited = Instant::now();
+    loop {
+        let held: i64 = watch
+            .query_one(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                 WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = $1",
+                &[&app],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if held > 0 {
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "the node never took the write lock"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    nodes[0].child.kill().unwrap(); // SIGKILL, mid-transaction
+    let answered = send.await.unwrap();
+    assert_ne!(
+        answered, 200,
+        "the bundle was answered although its node was killed"
+    );
     let other = &nodes[1].base;
     let c = Client::new(token(&dirs.path().join("n1"), &schema));
     let (s, found) = c

@@ -155,6 +155,28 @@ impl IndexRows {
 /// Parameter codes answered from the resource table itself, never indexed.
 pub const TABLE_PARAMS: [&str; 2] = ["_id", "_lastUpdated"];
 
+/// Built-in parameters Ward neither indexes nor searches (they are absent from `/metadata`, and
+/// a search that uses one is treated as using an unknown parameter). AuditEvent is written on
+/// every request, so its index rows are the audit trail's write cost: Ward keeps the parameters
+/// the trail is searched by (date, agent, entity, patient, action, outcome, type, subtype,
+/// purpose, plus address, altid and source) and drops the codings repeated per entity or agent,
+/// which multiply rows (a search result's record names every patient in it), and the names,
+/// policy and site.
+pub const UNINDEXED: [(&str, &str); 7] = [
+    ("AuditEvent", "agent-name"),
+    ("AuditEvent", "agent-role"),
+    ("AuditEvent", "entity-name"),
+    ("AuditEvent", "entity-role"),
+    ("AuditEvent", "entity-type"),
+    ("AuditEvent", "policy"),
+    ("AuditEvent", "site"),
+];
+
+/// Whether the built-in parameter `code` of `rtype` is one of [`UNINDEXED`].
+pub fn is_unindexed(rtype: &str, code: &str) -> bool {
+    UNINDEXED.iter().any(|(t, c)| *t == rtype && *c == code)
+}
+
 /// Where the rows of one evaluated value go.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Keys {
@@ -294,7 +316,10 @@ impl Indexer {
 
     fn build(&self, rtype: &str) -> TypePlan {
         let mut plan = TypePlan::default();
-        for sp in r4().search_params(rtype) {
+        for sp in r4()
+            .search_params(rtype)
+            .filter(|sp| !is_unindexed(rtype, &sp.code))
+        {
             if let Some(c) = self.compile(rtype, sp) {
                 plan.params.push(c);
             }

@@ -61,7 +61,10 @@ fn strings(v: &Value, key: &str) -> Vec<String> {
 
 /// The parameter `code` on `rtype`: built in first, then custom.
 pub fn lookup(registry: Option<&Registry>, rtype: &str, code: &str) -> Option<ParamRef> {
-    if let Some(p) = r4().search_param(rtype, code) {
+    if let Some(p) = r4()
+        .search_param(rtype, code)
+        .filter(|p| !crate::index::is_unindexed(rtype, &p.code))
+    {
         return Some(ParamRef::Spec(p));
     }
     registry?.get(rtype, code).map(ParamRef::Custom)
