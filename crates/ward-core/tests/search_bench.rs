@@ -21,8 +21,8 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use ward_auth::{Principal, PrincipalKind, ScopeSet};
 use ward_core::{
-    CoreConfig, CursorKey, FhirRequest, FhirService, Interaction, RequestContext, ResourceType,
-    SystemClock, UuidIds,
+    AuditSettings, CoreConfig, CursorKey, FhirRequest, FhirService, Interaction, RequestContext,
+    ResourceType, SystemClock, UuidIds,
 };
 use ward_crypto::{MasterKey, SecretBytes};
 use ward_store::index::Indexer;
@@ -245,7 +245,8 @@ async fn search_benchmark() {
         .unwrap_or(10_000);
     let n_obs = n_pat * 10;
     let dir = tempfile::tempdir().unwrap();
-    let svc = service(Arc::new(open(dir.path(), "bench.db").await));
+    let svc_store: Arc<dyn Store> = Arc::new(open(dir.path(), "bench.db").await);
+    let svc = service(svc_store.clone());
     let mut r = Lcg(7);
     let mut docs: Vec<(String, Value)> = (0..n_pat)
         .map(|i| ("Patient".to_owned(), patient(i, &mut r)))
@@ -257,58 +258,14 @@ async fn search_benchmark() {
         docs.len()
     );
 
-    let obs: Vec<&Value> = docs
-        .iter()
-        .filter(|(t, _)| t == "Observation")
-        .map(|(_, v)| v)
-        .collect();
-    let pair = |i: u64| {
-        let o = obs[((i * 7919) % obs.len() as u64) as usize];
-        let subject = o["subject"]["reference"].as_str().unwrap().to_owned();
-        let code = o["code"]["coding"][0]["code"].as_str().unwrap().to_owned();
-        vec![
-            ("patient".to_owned(), subject),
-            ("code".to_owned(), format!("http://loinc.org|{code}")),
-        ]
-    };
-    let (t, n) = time_search(&svc, "Observation", pair).await;
-    println!(
-        "Observation?patient=X&code=Y           median {:>8.3} ms ({n} entries)",
-        t.as_secs_f64() * 1e3
-    );
-    let (t, n) = time_search(&svc, "Patient", |i| {
-        vec![(
-            "name".into(),
-            ["smi", "jon", "mul", "gar"][(i % 4) as usize].into(),
-        )]
-    })
-    .await;
-    println!(
-        "Patient?name=smi                        median {:>8.3} ms ({n} entries)",
-        t.as_secs_f64() * 1e3
-    );
-    let (t, n) = time_search(&svc, "Patient", |i| {
-        vec![(
-            "identifier".into(),
-            format!("urn:bench:mrn|MRN{}", (i * 53) % n_pat),
-        )]
-    })
-    .await;
-    println!(
-        "Patient?identifier=s|v                  median {:>8.3} ms ({n} entries)",
-        t.as_secs_f64() * 1e3
-    );
-    let (t, n) = time_search(&svc, "Observation", |_| {
-        vec![
-            ("date".into(), "ge2020-01-01".into()),
-            ("_sort".into(), "-date".into()),
-        ]
-    })
-    .await;
-    println!(
-        "Observation?date=ge2020-01-01&_sort=-date median {:>6.3} ms ({n} entries, first page)",
-        t.as_secs_f64() * 1e3
-    );
+    // As shipped: each search's AuditEvent is durable (group commit, one fsync) before the
+    // answer. Then the same queries with audit off, which isolates the search engine itself.
+    time_queries(&svc, &docs, n_pat, "audit on ").await;
+    let unaudited = service(svc_store.clone()).with_audit(AuditSettings {
+        enabled: false,
+        ..AuditSettings::default()
+    });
+    time_queries(&unaudited, &docs, n_pat, "audit off").await;
 
     let sample: Vec<(String, Value)> = docs.iter().step_by(10).cloned().collect();
     let plain = open(dir.path(), "plain.db").await;
@@ -339,5 +296,61 @@ async fn search_benchmark() {
          ~{no_index:.0}/s without indexing (rows dropped, minus indexing CPU): ratio {:.2}x",
         sample.len(),
         no_index / with
+    );
+}
+
+/// Times the four issue-3 queries through `svc` and prints them under `label`.
+async fn time_queries(svc: &FhirService, docs: &[(String, Value)], n_pat: u64, label: &str) {
+    let obs: Vec<&Value> = docs
+        .iter()
+        .filter(|(t, _)| t == "Observation")
+        .map(|(_, v)| v)
+        .collect();
+    let pair = |i: u64| {
+        let o = obs[((i * 7919) % obs.len() as u64) as usize];
+        let subject = o["subject"]["reference"].as_str().unwrap().to_owned();
+        let code = o["code"]["coding"][0]["code"].as_str().unwrap().to_owned();
+        vec![
+            ("patient".to_owned(), subject),
+            ("code".to_owned(), format!("http://loinc.org|{code}")),
+        ]
+    };
+    let (t, n) = time_search(svc, "Observation", pair).await;
+    println!(
+        "{label}: Observation?patient=X&code=Y           median {:>8.3} ms ({n} entries)",
+        t.as_secs_f64() * 1e3
+    );
+    let (t, n) = time_search(svc, "Patient", |i| {
+        vec![(
+            "name".into(),
+            ["smi", "jon", "mul", "gar"][(i % 4) as usize].into(),
+        )]
+    })
+    .await;
+    println!(
+        "{label}: Patient?name=smi                        median {:>8.3} ms ({n} entries)",
+        t.as_secs_f64() * 1e3
+    );
+    let (t, n) = time_search(svc, "Patient", |i| {
+        vec![(
+            "identifier".into(),
+            format!("urn:bench:mrn|MRN{}", (i * 53) % n_pat),
+        )]
+    })
+    .await;
+    println!(
+        "{label}: Patient?identifier=s|v                  median {:>8.3} ms ({n} entries)",
+        t.as_secs_f64() * 1e3
+    );
+    let (t, n) = time_search(svc, "Observation", |_| {
+        vec![
+            ("date".into(), "ge2020-01-01".into()),
+            ("_sort".into(), "-date".into()),
+        ]
+    })
+    .await;
+    println!(
+        "{label}: Observation?date=ge2020-01-01&_sort=-date median {:>6.3} ms ({n} entries, first page)",
+        t.as_secs_f64() * 1e3
     );
 }
