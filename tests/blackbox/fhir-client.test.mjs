@@ -1,7 +1,8 @@
 // Black-box FHIR R4 client suite: drives a running `ward serve` over real TLS with the
 // independent `fhir-kit-client` library (no Ward code involved). Started by run.sh, which
 // passes WARD_BASE, WARD_TOKEN, WARD_PHI_MARKER and trusts the server's CA via
-// NODE_EXTRA_CA_CERTS. Covers validation, REST interactions, HTTP semantics and auth.
+// NODE_EXTRA_CA_CERTS. Covers validation and $validate, REST interactions (conditional ones and
+// history paging included), HTTP semantics, limits (413) and auth (401, 403 for too small a scope).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from 'fhir-kit-client';
@@ -175,4 +176,119 @@ test('transaction resolves urn:uuid and is atomic; batch entries are independent
   });
   assert.equal(batch.entry[0].response.status, '200 OK');
   assert.equal(batch.entry[1].response.status, '404 Not Found');
+});
+
+const auth = { authorization: `Bearer ${token}` };
+const json = { ...auth, 'content-type': 'application/fhir+json' };
+const mrn = (v) => ({ ...patient(), identifier: [{ system: 'urn:blackbox:mrn', value: v }] });
+const uniq = () => `${Date.now()}-${Math.random().toString(16).slice(2)}`;
+
+test('conditional create, update and delete', async () => {
+  const v = uniq();
+  const ifNoneExist = { ...json, 'if-none-exist': `identifier=urn:blackbox:mrn|${v}` };
+  const first = await fetch(`${base}/Patient`, { method: 'POST', headers: ifNoneExist, body: JSON.stringify(mrn(v)) });
+  assert.equal(first.status, 201);
+  const id = (await first.json()).id;
+  const again = await fetch(`${base}/Patient`, { method: 'POST', headers: ifNoneExist, body: JSON.stringify(mrn(v)) });
+  assert.equal(again.status, 200, 'one match: the existing resource, nothing created');
+  assert.equal((await again.json()).id, id);
+
+  const put = await fetch(`${base}/Patient?identifier=urn:blackbox:mrn|${v}`, {
+    method: 'PUT', headers: json, body: JSON.stringify({ ...mrn(v), gender: 'other' }),
+  });
+  assert.equal(put.status, 200);
+  const updated = await put.json();
+  assert.equal(updated.id, id);
+  assert.equal(updated.meta.versionId, '2');
+  const w = uniq();
+  const createdByPut = await fetch(`${base}/Patient?identifier=urn:blackbox:mrn|${w}`, {
+    method: 'PUT', headers: json, body: JSON.stringify(mrn(w)),
+  });
+  assert.equal(createdByPut.status, 201, 'no match: created');
+
+  // Two matches: conditional create and delete refuse with 412.
+  await client.create({ resourceType: 'Patient', body: mrn(w) });
+  const two = await fetch(`${base}/Patient`, {
+    method: 'POST', headers: { ...json, 'if-none-exist': `identifier=urn:blackbox:mrn|${w}` }, body: JSON.stringify(mrn(w)),
+  });
+  assert.equal(two.status, 412);
+  assert.equal((await two.json()).resourceType, 'OperationOutcome');
+  const delTwo = await fetch(`${base}/Patient?identifier=urn:blackbox:mrn|${w}`, { method: 'DELETE', headers: auth });
+  assert.equal(delTwo.status, 412);
+
+  const del = await fetch(`${base}/Patient?identifier=urn:blackbox:mrn|${v}`, { method: 'DELETE', headers: auth });
+  assert.ok([200, 204].includes(del.status), `conditional delete of one match: ${del.status}`);
+  assert.equal(await status(client.read({ resourceType: 'Patient', id })), 410);
+});
+
+test('update as create with a client id; If-Modified-Since', async () => {
+  const id = `bb-${uniq()}`.slice(0, 64);
+  const put = await fetch(`${base}/Patient/${id}`, { method: 'PUT', headers: json, body: JSON.stringify({ ...patient(), id }) });
+  assert.equal(put.status, 201);
+  assert.match(put.headers.get('location'), new RegExp(`/Patient/${id}/_history/1$`));
+  const lastModified = put.headers.get('last-modified');
+  const later = new Date(Date.parse(lastModified) + 60_000).toUTCString();
+  const notModified = await fetch(`${base}/Patient/${id}`, { headers: { ...auth, 'if-modified-since': later } });
+  assert.equal(notModified.status, 304);
+  const earlier = new Date(Date.parse(lastModified) - 60_000).toUTCString();
+  assert.equal((await fetch(`${base}/Patient/${id}`, { headers: { ...auth, 'if-modified-since': earlier } })).status, 200);
+  const mismatch = await fetch(`${base}/Patient/${id}`, { method: 'PUT', headers: json, body: JSON.stringify({ ...patient(), id: 'other' }) });
+  assert.equal(mismatch.status, 400, 'body id must match the URL');
+});
+
+test('history paging, newest first, and _since', async () => {
+  const p = await client.create({ resourceType: 'Patient', body: patient() });
+  let body = p;
+  for (const g of ['male', 'other', 'unknown', 'female']) {
+    body = await client.update({ resourceType: 'Patient', id: p.id, body: { ...body, gender: g } });
+  }
+  const versions = [];
+  let url = `${base}/Patient/${p.id}/_history?_count=2`;
+  let pages = 0;
+  while (url) {
+    const page = await (await fetch(url, { headers: auth })).json();
+    assert.equal(page.type, 'history');
+    assert.ok(page.entry.length <= 2);
+    versions.push(...page.entry.map((e) => e.resource.meta.versionId));
+    url = page.link.find((l) => l.relation === 'next')?.url;
+    pages += 1;
+    assert.ok(pages <= 5, 'paging terminates');
+  }
+  assert.deepEqual(versions, ['5', '4', '3', '2', '1']);
+  const future = new Date(Date.now() + 3_600_000).toISOString();
+  const since = await (await fetch(`${base}/Patient/${p.id}/_history?_since=${encodeURIComponent(future)}`, { headers: auth })).json();
+  assert.equal((since.entry ?? []).length, 0);
+  const sys = await (await fetch(`${base}/_history?_count=3`, { headers: auth })).json();
+  assert.equal(sys.entry.length, 3);
+  assert.ok(sys.link.some((l) => l.relation === 'next'));
+});
+
+test('limits and errors: 413, unknown type, unsupported method, too small a scope', async () => {
+  const huge = JSON.stringify({ ...patient(), text: { status: 'generated', div: `<div>${'x'.repeat(17 * 1024 * 1024)}</div>` } });
+  const big = await fetch(`${base}/Patient`, { method: 'POST', headers: json, body: huge });
+  assert.equal(big.status, 413);
+  assert.equal((await big.json()).resourceType, 'OperationOutcome');
+  const unknown = await fetch(`${base}/NotAType/1`, { headers: auth });
+  assert.equal(unknown.status, 404);
+  assert.equal((await unknown.json()).resourceType, 'OperationOutcome');
+  const readOnly = new Client({ baseUrl: base, bearerToken: process.env.WARD_TOKEN_READONLY });
+  const denied = await failure(readOnly.create({ resourceType: 'Patient', body: patient() }));
+  assert.equal(denied.status, 403);
+  const r = await fetch(`${base}/Patient/x`, { headers: { authorization: `Bearer ${process.env.WARD_TOKEN_READONLY}` } });
+  assert.ok([404, 410].includes(r.status), 'a read scope may read');
+  const audit = await fetch(`${base}/AuditEvent/x`, { method: 'DELETE', headers: auth });
+  assert.equal(audit.status, 405);
+});
+
+test('$validate at type and instance level', async () => {
+  const ok = await fetch(`${base}/Patient/$validate`, { method: 'POST', headers: json, body: JSON.stringify(patient()) });
+  assert.equal(ok.status, 200);
+  const outcome = await ok.json();
+  assert.equal(outcome.resourceType, 'OperationOutcome');
+  assert.ok(outcome.issue.every((i) => !['error', 'fatal'].includes(i.severity)));
+  const p = await client.create({ resourceType: 'Patient', body: patient() });
+  const inst = await fetch(`${base}/Patient/${p.id}/$validate`, { method: 'POST', headers: json, body: JSON.stringify({ ...p, gender: 'robot' }) });
+  const io = await inst.json();
+  assert.equal(io.resourceType, 'OperationOutcome');
+  assert.ok(io.issue.some((i) => i.severity === 'error' && i.expression?.[0] === 'Patient.gender'), JSON.stringify(io));
 });

@@ -21,11 +21,12 @@ for _ in $(seq 1 100); do
 done
 [ -n "${base:-}" ] || { cat "$log"; echo "server did not start" >&2; exit 1; }
 token="$("$bin" token issue --data-dir "$data" --scope 'system/*.cruds' --ttl 900)"
+readonly_token="$("$bin" token issue --data-dir "$data" --scope 'system/Patient.rs' --ttl 900)"
 marker="Blackboxia-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
 
 cd "$here"
 [ -d node_modules ] || npm ci --no-audit --no-fund --silent
-WARD_BASE="$base" WARD_TOKEN="$token" WARD_PHI_MARKER="$marker" \
+WARD_BASE="$base" WARD_TOKEN="$token" WARD_TOKEN_READONLY="$readonly_token" WARD_PHI_MARKER="$marker" \
   NODE_EXTRA_CA_CERTS="$data/tls/ca.pem" node --test --test-concurrency=1
 
 kill -TERM "$pid"; wait "$pid" || true
