@@ -359,3 +359,91 @@ async fn reads_go_to_the_replica_writes_to_the_primary_and_a_dead_replica_falls_
         std::panic::resume_unwind(panic);
     }
 }
+
+/// `storage.url` with `sslmode=verify-full` against the local server's own certificate (Debian
+/// serves `ssl-cert-snakeoil.pem`, CN and SAN `localhost`, self-signed, so it is its own CA):
+/// the connection is TLS, and a wrong CA or a host name the certificate does not name is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_to_the_database_with_verify_full() {
+    let Some(url) = url_or_skip("tls_verify_full") else {
+        return;
+    };
+    let root = admin(&url).await;
+    let ssl: String = root.query_one("SHOW ssl", &[]).await.unwrap().get(0);
+    let cert: String = root
+        .query_one("SHOW ssl_cert_file", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let cert = std::path::PathBuf::from(cert);
+    if ssl != "on" || std::fs::read(&cert).is_err() || !url.contains("@127.0.0.1:") {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "NOTICE: tls_verify_full: SKIPPED: the test server does not serve TLS with a \
+             readable certificate file, or its URL is not on 127.0.0.1"
+        );
+        return;
+    }
+    let schema = TestSchema::create(&url).await.unwrap();
+    let by_name = |host: &str| {
+        let u = url.replace("@127.0.0.1:", &format!("@{host}:"));
+        if u.contains('?') {
+            format!("{u}&sslmode=verify-full")
+        } else {
+            format!("{u}?sslmode=verify-full")
+        }
+    };
+    let mut o = schema.options();
+    o.url = by_name("localhost");
+    o.ca_file = Some(cert.clone());
+    o.connect_timeout = std::time::Duration::from_secs(3);
+    let store = PostgresStore::open(o.clone(), KeyRing::new(key(4)))
+        .await
+        .unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.write(vec![patient("over-tls", 1, "t")]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(store.read("Patient", "over-tls").await.unwrap().is_some());
+    let encrypted: i64 = root
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid \
+             WHERE a.application_name = $1 AND s.ssl",
+            &[&format!("ward:{}", schema.name)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(encrypted > 0, "the store's connections use TLS");
+
+    // A CA that did not sign the server's certificate.
+    let mut wrong_ca = o.clone();
+    let pem = std::env::temp_dir().join(format!("ward-other-ca-{}.pem", schema.name));
+    std::fs::write(&pem, OTHER_CA).unwrap();
+    wrong_ca.ca_file = Some(pem.clone());
+    let refused = PostgresStore::open(wrong_ca, KeyRing::new(key(4))).await;
+    let _ = std::fs::remove_file(&pem);
+    assert!(refused.is_err());
+    // The right CA, but a host name the certificate does not carry.
+    let mut wrong_host = o.clone();
+    wrong_host.url = by_name("127.0.0.1");
+    assert!(
+        PostgresStore::open(wrong_host, KeyRing::new(key(4)))
+            .await
+            .is_err()
+    );
+}
+
+/// A self-signed CA certificate (public part only) that signed nothing the tests connect to.
+const OTHER_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBkzCCATmgAwIBAgIUChmS2W3qSj3IYGlkzLsN54oR1j8wCgYIKoZIzj0EAwIw
+HjEcMBoGA1UEAwwTTm90IFRoZSBEYXRhYmFzZSBDQTAgFw0yNjEyMDMxMDI1NTda
+GA8yMTI2MTEwOTEwMjU1N1owHjEcMBoGA1UEAwwTTm90IFRoZSBEYXRhYmFzZSBD
+QTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABG89Bsq6KU3JGq79yXEQF2PgJL6b
+TXlLsqeV3hvlkAP5gLaoq6hrujw3PvuAZi86bWoBLgjJE5ZA4PUx/gXDv8ujUzBR
+MB0GA1UdDgQWBBTUowojdzfp6uzIjc27Q7J3nI3b0TAfBgNVHSMEGDAWgBTUowoj
+dzfp6uzIjc27Q7J3nI3b0TAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0gA
+MEUCIQD9yj63EJFMfBdclMpav2l8Wo6PpfDaEt/J+PCFYCQs8gIgBzJYLP3OvqlF
+5iNbnbvyeYeHwsHDAZwxkbCYx51mm1Y=
+-----END CERTIFICATE-----
+";

@@ -4,7 +4,10 @@
 //! - racing `If-None-Exist` creates across both nodes yield exactly one resource;
 //! - killing the database connections during a write load gives 503s (never a hang or a 500),
 //!   the node recovers by itself, and every acknowledged write is there afterwards;
-//! - a node killed with SIGKILL in the middle of a transaction bundle leaves all or nothing.
+//! - a node killed with SIGKILL while it holds the write lock inside a transaction bundle leaves
+//!   nothing of it;
+//! - a login, consent and code on node A give a token that works on node B; a refresh token
+//!   rotated on A and replayed on B is refused, and its family is revoked on both.
 //!
 //! Each test uses a fresh schema of `WARD_TEST_POSTGRES_URL` (skipped when it is not set).
 
@@ -420,4 +423,278 @@ async fn a_node_killed_mid_transaction_leaves_all_or_nothing() {
         .post(&format!("{other}/Patient"), &patient("urn:after", "x"), &[])
         .await;
     assert_eq!(s, 201);
+}
+
+/// A browser for the login, consent and token pages of one node: no redirects followed, the
+/// session cookie carried by hand.
+struct Browser {
+    http: reqwest::Client,
+    root: String,
+    cookie: Option<String>,
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The text after `marker` up to the next `"`, with askama's entities decoded.
+fn scrape(page: &str, marker: &str) -> Option<String> {
+    let start = page.find(marker)? + marker.len();
+    let rest = &page[start..];
+    let raw = &rest[..rest.find('"').unwrap_or(rest.len())];
+    let mut out = String::new();
+    let mut s = raw;
+    while let Some(i) = s.find("&#") {
+        out.push_str(&s[..i]);
+        let end = s[i..].find(';').map(|e| i + e)?;
+        let ent = &s[i + 2..end];
+        let c = match ent.strip_prefix('x') {
+            Some(h) => u32::from_str_radix(h, 16).ok(),
+            None => ent.parse().ok(),
+        }
+        .and_then(char::from_u32)?;
+        out.push(c);
+        s = &s[end + 1..];
+    }
+    out.push_str(s);
+    Some(out.replace("&amp;", "&"))
+}
+
+impl Browser {
+    fn new(node: &Node) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        Self {
+            http,
+            root: node.base.trim_end_matches("/fhir").to_owned(),
+            cookie: None,
+        }
+    }
+
+    async fn go(
+        &mut self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<String>,
+    ) -> (u16, String, String) {
+        let mut r = self.http.request(method, format!("{}{path}", self.root));
+        if let Some(c) = &self.cookie {
+            r = r.header("cookie", format!("ward_session={c}"));
+        }
+        if let Some(b) = body {
+            r = r
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(b);
+        }
+        let resp = r.send().await.unwrap();
+        for v in resp.headers().get_all("set-cookie") {
+            let first = v.to_str().unwrap().split(';').next().unwrap();
+            if let Some(val) = first.strip_prefix("ward_session=") {
+                self.cookie = (!val.is_empty()).then(|| val.to_owned());
+            }
+        }
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        (status, location, resp.text().await.unwrap_or_default())
+    }
+
+    async fn csrf(&mut self, path: &str) -> (String, String) {
+        let (_, _, page) = self.go(reqwest::Method::GET, path, None).await;
+        let csrf = scrape(&page, "name=\"csrf\" value=\"").unwrap_or_default();
+        (csrf, page)
+    }
+}
+
+/// Runs a standalone launch on `node` for the patient user `jane` and redeems the code there:
+/// the token response.
+async fn launch(node: &Node, verifier: &str) -> Value {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let challenge = b64.encode(ward_crypto::sha256(verifier.as_bytes()));
+    let mut b = Browser::new(node);
+    let authorize = format!(
+        "/auth/authorize?{}",
+        form(&[
+            ("response_type", "code"),
+            ("client_id", "cluster-app"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "launch/patient patient/*.rs offline_access"),
+            ("state", "s1"),
+            ("aud", &format!("{PUBLIC}/fhir")),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ])
+    );
+    let (s, to, _) = b.go(reqwest::Method::GET, &authorize, None).await;
+    assert_eq!((s, to.as_str()), (303, "/auth/login"));
+    let (csrf, _) = b.csrf("/auth/login").await;
+    let login = form(&[
+        ("csrf", &csrf),
+        ("username", "jane"),
+        ("password", PASSWORD),
+    ]);
+    let (s, to, page) = b
+        .go(reqwest::Method::POST, "/auth/login", Some(login))
+        .await;
+    assert_eq!((s, to.as_str()), (303, "/auth/consent"), "{page}");
+    let (csrf, page) = b.csrf("/auth/consent").await;
+    let mut fields = vec![
+        ("csrf".to_owned(), csrf),
+        ("decision".to_owned(), "allow".to_owned()),
+    ];
+    let mut rest = page.as_str();
+    while let Some(v) = scrape(rest, "name=\"scope\" value=\"") {
+        let at = rest.find("name=\"scope\" value=\"").unwrap() + 20;
+        rest = &rest[at..];
+        fields.push(("scope".to_owned(), v));
+    }
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (s, back, _) = b
+        .go(reqwest::Method::POST, "/auth/consent", Some(form(&pairs)))
+        .await;
+    assert!(s == 303 && back.starts_with(REDIRECT), "{s} {back}");
+    let code = back
+        .split_once("code=")
+        .unwrap()
+        .1
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    let redeem = form(&[
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier),
+        ("client_id", "cluster-app"),
+    ]);
+    token_call(node, redeem).await
+}
+
+async fn token_call(node: &Node, body: String) -> Value {
+    let (s, _, text) = Browser::new(node)
+        .go(reqwest::Method::POST, "/auth/token", Some(body))
+        .await;
+    let mut v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    v["_status"] = json!(s);
+    v
+}
+
+const REDIRECT: &str = "https://app.cluster.test/callback";
+const PASSWORD: &str = "a long cluster patient password";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refresh_token_rotated_on_one_process_is_refused_on_the_other() {
+    let Some((dirs, schema, nodes)) = setup("two_nodes_refresh", 2).await else {
+        return;
+    };
+    let d0 = dirs.path().join("n0");
+    let out = ward(&d0, &schema)
+        .args(["client", "add", "--id", "cluster-app", "--kind", "public"])
+        .args(["--scope", "launch/patient patient/*.rs offline_access"])
+        .args(["--redirect-uri", REDIRECT])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut add = ward(&d0, &schema)
+        .args([
+            "user",
+            "add",
+            "--username",
+            "jane",
+            "--role",
+            "patient",
+            "--patient",
+            "p1",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = add.stdin.take().unwrap();
+        writeln!(stdin, "{PASSWORD}").unwrap();
+    }
+    let out = add.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let op = Client::new(token(&d0, &schema));
+    let (s, _) = op
+        .send(
+            reqwest::Method::PUT,
+            &format!("{}/Patient/p1", nodes[0].base),
+            Some(&json!({"resourceType": "Patient", "id": "p1"})),
+            &[],
+        )
+        .await;
+    assert!(matches!(s, 200 | 201));
+
+    // Login and code on node A; the token from A works on B.
+    let granted = launch(
+        &nodes[0],
+        "a-verifier-of-at-least-forty-three-characters-0001",
+    )
+    .await;
+    assert_eq!(granted["_status"], 200, "{granted}");
+    let access = granted["access_token"].as_str().unwrap();
+    let refresh = granted["refresh_token"].as_str().unwrap().to_owned();
+    let on_b = Client::new(access.to_owned());
+    assert_eq!(
+        on_b.get(&format!("{}/Patient/p1", nodes[1].base)).await.0,
+        200
+    );
+
+    // Rotated on A …
+    let rotate = |t: &str| {
+        form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t),
+            ("client_id", "cluster-app"),
+        ])
+    };
+    let rotated = token_call(&nodes[0], rotate(&refresh)).await;
+    assert_eq!(rotated["_status"], 200, "{rotated}");
+    let newer = rotated["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(newer, refresh);
+    // … replayed on B: refused, and the whole family is revoked on both nodes.
+    let replay = token_call(&nodes[1], rotate(&refresh)).await;
+    assert_eq!(replay["_status"], 400, "{replay}");
+    assert_eq!(replay["error"], "invalid_grant");
+    let after = token_call(&nodes[0], rotate(&newer)).await;
+    assert_eq!(after["_status"], 400, "the family is revoked: {after}");
 }
