@@ -95,17 +95,35 @@ fn ready(mut child: Child) -> Node {
     }
 }
 
-fn token(dir: &Path, schema: &TestSchema) -> String {
-    let out = ward(dir, schema)
-        .args(["token", "issue", "--scope", "system/*.cruds"])
-        .output()
+/// Runs a `ward` CLI command (with `stdin` as its input, if any), asserts that it succeeded,
+/// and returns its trimmed standard output.
+fn succeed(mut command: Command, stdin: Option<&str>) -> String {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn token(dir: &Path, schema: &TestSchema) -> String {
+    let mut c = ward(dir, schema);
+    c.args(["token", "issue", "--scope", "system/*.cruds"]);
+    succeed(c, None)
 }
 
 struct Client {
@@ -615,44 +633,16 @@ async fn a_refresh_token_rotated_on_one_process_is_refused_on_the_other() {
         return;
     };
     let d0 = dirs.path().join("n0");
-    let out = ward(&d0, &schema)
+    let mut client = ward(&d0, &schema);
+    client
         .args(["client", "add", "--id", "cluster-app", "--kind", "public"])
         .args(["--scope", "launch/patient patient/*.rs offline_access"])
-        .args(["--redirect-uri", REDIRECT])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut add = ward(&d0, &schema)
-        .args([
-            "user",
-            "add",
-            "--username",
-            "jane",
-            "--role",
-            "patient",
-            "--patient",
-            "p1",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = add.stdin.take().unwrap();
-        writeln!(stdin, "{PASSWORD}").unwrap();
-    }
-    let out = add.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .args(["--redirect-uri", REDIRECT]);
+    succeed(client, None);
+    let mut user = ward(&d0, &schema);
+    user.args(["user", "add", "--username", "jane", "--role", "patient"])
+        .args(["--patient", "p1"]);
+    succeed(user, Some(&format!("{PASSWORD}\n")));
     let op = Client::new(token(&d0, &schema));
     let (s, _) = op
         .send(
