@@ -9,9 +9,11 @@ mod chain;
 mod checkpoint;
 mod event;
 pub mod export;
+mod purge;
 mod verify;
 
 pub use chain::{GENESIS, link_hash};
 pub use checkpoint::{AuditSigningKey, Checkpoint, CheckpointKeyError};
 pub use event::{Action, Actor, AuditRecord, EventKind, Outcome, SecurityEvent};
+pub use purge::{PURGE_SUBTYPE, PurgeNote};
 pub use verify::{ChainRow, Verifier, VerifyError, VerifyReport, verify};

@@ -32,6 +32,8 @@ pub enum VerifyError {
     CheckpointMismatch { seq: u64 },
     #[error("the checkpoint at record {seq} has an invalid signature or an unknown key")]
     BadSignature { seq: u64 },
+    #[error("records up to {through} are missing and no signed purge record accounts for them")]
+    UnaccountedPurge { through: u64 },
     #[error("the trail could not be read: {0}")]
     Read(String),
 }
@@ -46,6 +48,7 @@ impl VerifyError {
             | Self::CheckpointMismatch { seq }
             | Self::BadSignature { seq } => Some(*seq),
             Self::Truncated { last, .. } => Some(last + 1),
+            Self::UnaccountedPurge { through } => Some(*through),
             Self::Read(_) => None,
         }
     }
@@ -54,9 +57,12 @@ impl VerifyError {
 /// A successful verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
+    /// Records checked (the kept trail).
     pub records: u64,
     pub last_seq: u64,
     pub checkpoints: usize,
+    /// The last record removed by a recorded retention purge (0 when none was).
+    pub purged_through: u64,
 }
 
 /// Incremental verification: feed rows in `seq` order with [`Verifier::push`], then
@@ -68,6 +74,10 @@ pub struct Verifier {
     checkpoints: usize,
     expected: u64,
     prev: [u8; 32],
+    /// Where the kept trail starts, when an earlier prefix was purged: `(through, hash)`.
+    anchor: Option<(u64, [u8; 32])>,
+    /// Purge records seen: `(record seq, through, through hash)`.
+    purges: Vec<(u64, u64, [u8; 32])>,
 }
 
 impl Verifier {
@@ -90,11 +100,26 @@ impl Verifier {
             checkpoints: checkpoints.len(),
             expected: 1,
             prev: GENESIS,
+            anchor: None,
+            purges: Vec::new(),
         })
+    }
+
+    /// Notes that record `seq` (already pushed) is a purge record that removed records up to
+    /// `through`, whose hash was `through_hash` (see [`crate::PurgeNote`]).
+    pub fn note_purge(&mut self, seq: u64, through: u64, through_hash: [u8; 32]) {
+        self.purges.push((seq, through, through_hash));
     }
 
     /// Checks the next row.
     pub fn push(&mut self, row: &ChainRow) -> Result<(), VerifyError> {
+        if self.expected == 1 && self.anchor.is_none() && row.seq > 1 {
+            // The trail starts after a purge; `finish` insists that a signed purge record
+            // accounts for exactly this start.
+            self.anchor = Some((row.seq - 1, row.prev_hash));
+            self.expected = row.seq;
+            self.prev = row.prev_hash;
+        }
         if row.seq > self.expected {
             return Err(VerifyError::Missing { seq: self.expected });
         }
@@ -125,10 +150,25 @@ impl Verifier {
                 checkpoint: max,
             });
         }
+        let purged_through = match self.anchor {
+            None => 0,
+            Some((through, hash)) => {
+                let signed = self.max_checkpoint.unwrap_or(0);
+                let accounted = self
+                    .purges
+                    .iter()
+                    .any(|&(seq, t, h)| t == through && h == hash && seq <= signed);
+                if !accounted {
+                    return Err(VerifyError::UnaccountedPurge { through });
+                }
+                through
+            }
+        };
         Ok(VerifyReport {
-            records: last,
+            records: last - purged_through,
             last_seq: last,
             checkpoints: self.checkpoints,
+            purged_through,
         })
     }
 }
@@ -253,5 +293,56 @@ mod tests {
             run(&rows, &[stranger.sign(5, &rows[4].hash, 1)], &key).unwrap_err(),
             VerifyError::BadSignature { seq: 5 }
         );
+    }
+
+    #[test]
+    fn a_purged_prefix_is_accepted_only_when_a_signed_purge_record_accounts_for_it() {
+        let key = AuditSigningKey::generate().unwrap();
+        let keys = HashMap::from([(key.key_id(), key.public_key())]);
+        let rows = chain(12);
+        // records 1..=5 purged; record 9 is the purge record naming (5, hash 5)
+        let kept = &rows[5..];
+        let walk = |cps: &[Checkpoint], note: Option<(u64, u64, [u8; 32])>| {
+            let mut v = Verifier::new(cps, &keys)?;
+            for r in kept {
+                v.push(r)?;
+                if let Some((seq, through, hash)) = note
+                    && r.seq == seq
+                {
+                    v.note_purge(seq, through, hash);
+                }
+            }
+            v.finish()
+        };
+        let signed = vec![key.sign(10, &rows[9].hash, 1)];
+        let report = walk(&signed, Some((9, 5, rows[4].hash))).unwrap();
+        assert_eq!(
+            (report.records, report.purged_through, report.last_seq),
+            (7, 5, 12)
+        );
+        // no purge record: a deleted prefix
+        assert_eq!(
+            walk(&signed, None).unwrap_err(),
+            VerifyError::UnaccountedPurge { through: 5 }
+        );
+        // a purge record naming another position or hash
+        assert_eq!(
+            walk(&signed, Some((9, 4, rows[4].hash))).unwrap_err(),
+            VerifyError::UnaccountedPurge { through: 5 }
+        );
+        assert_eq!(
+            walk(&signed, Some((9, 5, rows[3].hash)))
+                .unwrap_err()
+                .first_bad_seq(),
+            Some(5)
+        );
+        // a purge record no signed checkpoint covers (a forged tail)
+        let early = vec![key.sign(8, &rows[7].hash, 1)];
+        assert_eq!(
+            walk(&early, Some((9, 5, rows[4].hash))).unwrap_err(),
+            VerifyError::UnaccountedPurge { through: 5 }
+        );
+        // an untouched trail needs no purge record
+        assert_eq!(run(&rows, &signed, &key).unwrap().purged_through, 0);
     }
 }

@@ -33,7 +33,10 @@ use std::sync::Arc;
 
 use ward_store::{Store, Timestamp};
 
-pub use audit::{AuditKeys, AuditSettings, VerifyOutcome, run_exporter, verify_trail};
+pub use audit::{
+    ArchiveSummary, AuditKeys, AuditSettings, VerifyOutcome, archive_key, due_for_purge,
+    export_position, run_exporter, verify_archive, verify_trail, write_archive,
+};
 pub use cursor::CursorKey;
 pub use disclosures::Disclosure;
 pub use error::{CoreError, CoreResult, Issue, operation_outcome};

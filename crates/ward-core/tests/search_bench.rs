@@ -57,6 +57,9 @@ impl StoreTx for NoIndexTx {
     async fn add_audit_checkpoint(&mut self, seq: u64, body: String) -> StoreResult<()> {
         self.0.add_audit_checkpoint(seq, body).await
     }
+    async fn purge_audit(&mut self, through: u64) -> StoreResult<u64> {
+        self.0.purge_audit(through).await
+    }
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         self.0.commit().await
     }

@@ -116,6 +116,49 @@ pub(crate) async fn rows(
     Ok(out)
 }
 
+/// Removes chain rows `seq <= through` and their AuditEvent resources (retention).
+pub(crate) async fn purge(c: &Object, through: u64) -> StoreResult<u64> {
+    let through = int(through)?;
+    let rids: Vec<i64> = c
+        .query(
+            "SELECT DISTINCT v.rid FROM audit_chain c JOIN versions v ON v.seq = c.vseq \
+             WHERE c.seq <= $1",
+            &[&through],
+        )
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for table in [
+        "idx_string",
+        "idx_token",
+        "idx_ref",
+        "idx_date",
+        "idx_number",
+        "idx_quantity",
+        "idx_uri",
+        "idx_sort_date",
+        "versions",
+    ] {
+        c.execute(
+            &format!("DELETE FROM {table} WHERE rid = ANY($1)"),
+            &[&rids],
+        )
+        .await
+        .map_err(map_err)?;
+    }
+    c.execute(
+        "DELETE FROM resources WHERE rid = ANY($1) AND rtype = 'AuditEvent'",
+        &[&rids],
+    )
+    .await
+    .map_err(map_err)?;
+    c.execute("DELETE FROM audit_chain WHERE seq <= $1", &[&through])
+        .await
+        .map_err(map_err)
+}
+
 /// Stores a checkpoint (JSON) for `seq`.
 pub(crate) async fn add_checkpoint(c: &Object, seq: u64, body: &str) -> StoreResult<()> {
     c.execute(

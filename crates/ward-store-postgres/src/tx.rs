@@ -134,6 +134,12 @@ impl StoreTx for PgTx {
         self.check(r)
     }
 
+    async fn purge_audit(&mut self, through: u64) -> StoreResult<u64> {
+        let c = self.conn()?;
+        let r = timed(self.limit, crate::audit::purge(c, through)).await;
+        self.check(r)
+    }
+
     async fn commit(mut self: Box<Self>) -> StoreResult<()> {
         if self.failed {
             return Err(StoreError::Internal(

@@ -104,6 +104,38 @@ pub(crate) fn rows(
     Ok(out)
 }
 
+/// Removes chain rows `seq <= through` and their AuditEvent resources (retention).
+pub(crate) fn purge(c: &Connection, through: u64) -> StoreResult<u64> {
+    let through = i64::try_from(through).map_err(|_| StoreError::Integrity)?;
+    let rids: Vec<i64> = {
+        let mut st = c
+            .prepare(
+                "SELECT DISTINCT v.rid FROM audit_chain c JOIN versions v ON v.seq = c.vseq \
+                 WHERE c.seq <= ?1",
+            )
+            .map_err(map_err)?;
+        let rows = st
+            .query_map([through], |r| r.get::<_, i64>(0))
+            .map_err(map_err)?;
+        rows.collect::<Result<_, _>>().map_err(map_err)?
+    };
+    for rid in &rids {
+        crate::index::remove(c, *rid)?;
+        c.prepare_cached("DELETE FROM versions WHERE rid = ?1")
+            .map_err(map_err)?
+            .execute([rid])
+            .map_err(map_err)?;
+        c.prepare_cached("DELETE FROM resources WHERE rid = ?1 AND rtype = 'AuditEvent'")
+            .map_err(map_err)?
+            .execute([rid])
+            .map_err(map_err)?;
+    }
+    let n = c
+        .execute("DELETE FROM audit_chain WHERE seq <= ?1", [through])
+        .map_err(map_err)?;
+    u64::try_from(n).map_err(|_| StoreError::Integrity)
+}
+
 /// Stores a checkpoint (JSON) for `seq`.
 pub(crate) fn add_checkpoint(c: &Connection, seq: u64, body: &str) -> StoreResult<()> {
     c.prepare_cached("INSERT OR REPLACE INTO audit_checkpoints(seq, body) VALUES (?1, ?2)")

@@ -98,6 +98,10 @@ impl StoreTx for SqliteTx {
             .await
     }
 
+    async fn purge_audit(&mut self, through: u64) -> StoreResult<u64> {
+        self.run(move |c, _| crate::audit::purge(c, through)).await
+    }
+
     async fn commit(mut self: Box<Self>) -> StoreResult<()> {
         self.run(|c, _| c.execute_batch("COMMIT").map_err(map_err))
             .await

@@ -50,6 +50,84 @@ pub async fn run_all(store: &dyn Store) {
     history_is_newest_first_and_pages(store).await;
     deletes_are_logical(store).await;
     meta_round_trips(store).await;
+    audit_purge_removes_only_the_prefix(store).await;
+}
+
+async fn audit_purge_removes_only_the_prefix(store: &dyn Store) {
+    let events: Vec<NewVersion> = (1..=6)
+        .map(|i| {
+            version(
+                "AuditEvent",
+                &format!("purge-{i}"),
+                1,
+                i,
+                WriteMethod::Create,
+            )
+        })
+        .collect();
+    let mut tx = store.begin().await.unwrap();
+    let linked = tx.append_audit(events).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(linked[0].0, 1, "a fresh store's chain starts at 1");
+    let through = 3;
+    put(
+        store,
+        vec![version("Patient", "bystander", 1, 7, WriteMethod::Create)],
+    )
+    .await
+    .unwrap();
+    // a purge that is rolled back leaves everything
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.purge_audit(through).await.unwrap(), 3);
+    drop(tx);
+    assert_eq!(store.audit_rows(0, 100).await.unwrap()[0].seq, 1);
+    assert!(store.read("AuditEvent", "purge-1").await.unwrap().is_some());
+
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.purge_audit(through).await.unwrap(),
+        through,
+        "every chain row up to `through` goes"
+    );
+    tx.commit().await.unwrap();
+    let kept = store.audit_rows(0, 100).await.unwrap();
+    assert_eq!(kept[0].seq, through + 1);
+    assert_eq!(
+        kept[0].prev_hash, linked[2].1,
+        "the first kept row still links to the purged"
+    );
+    for i in 1..=3 {
+        let id = format!("purge-{i}");
+        assert!(store.read("AuditEvent", &id).await.unwrap().is_none());
+        assert!(store.vread("AuditEvent", &id, 1).await.unwrap().is_none());
+    }
+    for i in 4..=6 {
+        let id = format!("purge-{i}");
+        assert!(store.read("AuditEvent", &id).await.unwrap().is_some());
+    }
+    // other resources are never touched
+    assert!(store.read("Patient", "bystander").await.unwrap().is_some());
+    // the chain goes on from its head
+    let mut tx = store.begin().await.unwrap();
+    let more = tx
+        .append_audit(vec![version(
+            "AuditEvent",
+            "purge-7",
+            1,
+            7,
+            WriteMethod::Create,
+        )])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(more[0].0, linked[5].0 + 1);
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.purge_audit(through).await.unwrap(),
+        0,
+        "nothing left below"
+    );
+    drop(tx);
 }
 
 async fn versions_are_kept_and_read_back(store: &dyn Store) {

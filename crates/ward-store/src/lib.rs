@@ -107,6 +107,12 @@ pub trait StoreTx: Send {
     /// Stores a signed checkpoint (JSON) over chain position `seq`.
     async fn add_audit_checkpoint(&mut self, seq: u64, body: String) -> StoreResult<()>;
 
+    /// Retention: removes the chain rows `seq <= through` with their AuditEvent resources
+    /// (every version and index row). Returns how many chain rows went. Only the retention
+    /// purge calls this, after a verified archive, and it appends its own purge record to the
+    /// chain in the same transaction (docs/design/007-audit.md "Retention").
+    async fn purge_audit(&mut self, through: u64) -> StoreResult<u64>;
+
     /// Makes every write durable atomically.
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }

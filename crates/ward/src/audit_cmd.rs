@@ -1,4 +1,4 @@
-//! `ward audit verify | disclosures | rotate-key`: run locally against the data directory (the
+//! `ward audit verify | disclosures | rotate-key | archive | purge`: run locally against the data directory (the
 //! server may be running). Each is itself recorded in the audit trail.
 
 use std::sync::Arc;
@@ -10,7 +10,10 @@ use ward_core::{
 use ward_crypto::SecretBytes;
 use ward_store::Store;
 
-use crate::cli::{AuditDisclosuresArgs, AuditRotateArgs, AuditVerifyArgs, CommonArgs};
+use crate::cli::{
+    AuditArchiveArgs, AuditDisclosuresArgs, AuditPurgeArgs, AuditRotateArgs, AuditVerifyArgs,
+    CommonArgs,
+};
 use crate::config;
 use crate::datadir::{self, PUBLIC_URL_META, StartupError};
 
@@ -26,6 +29,7 @@ struct Opened {
     store: Arc<dyn Store>,
     fhir: FhirService,
     audit: crate::audit_config::AuditConfig,
+    archive_key: ward_crypto::DataKey,
 }
 
 async fn open(common: &CommonArgs, key: Option<SecretBytes>) -> Result<Opened, StartupError> {
@@ -42,6 +46,7 @@ async fn open(common: &CommonArgs, key: Option<SecretBytes>) -> Result<Opened, S
     let cursor = master
         .derive("ward/cursor-mac/v1")
         .map_err(|e| err(e.to_string()))?;
+    let archive_key = ward_core::archive_key(&master).map_err(|e| err(e.to_string()))?;
     let store: Arc<dyn Store> = datadir::open_store(&data_dir, &storage, master, true)
         .await?
         .store;
@@ -52,7 +57,12 @@ async fn open(common: &CommonArgs, key: Option<SecretBytes>) -> Result<Opened, S
         .and_then(|b| String::from_utf8(b).ok())
         .unwrap_or_else(|| "https://localhost:8443".into());
     let fhir = trail(store.clone(), &public, audit.settings.clone(), &cursor);
-    Ok(Opened { store, fhir, audit })
+    Ok(Opened {
+        store,
+        fhir,
+        audit,
+        archive_key,
+    })
 }
 
 /// The FHIR service of a command, for writing its records into the data directory's trail.
@@ -69,7 +79,10 @@ pub(crate) fn trail(
         CoreConfig::new(format!("{public}/fhir")),
         CursorKey::new(cursor),
     )
-    .with_audit(settings)
+    .with_audit(AuditSettings {
+        sync_checkpoints: true,
+        ..settings
+    })
 }
 
 /// A security event done at the console by the operator (`cli:$USER`).
@@ -131,8 +144,16 @@ pub async fn verify(a: &AuditVerifyArgs, key: Option<SecretBytes>) -> Result<(),
         .map_err(|e| err(format!("cannot record the verification: {e}")))?;
     match found {
         Ok(r) => {
+            let purged = if r.purged_through > 0 {
+                format!(
+                    " (records up to seq {} purged under retention, as recorded)",
+                    r.purged_through
+                )
+            } else {
+                String::new()
+            };
             println!(
-                "audit trail OK: {} records, {} signed checkpoints",
+                "audit trail OK: {} records, {} signed checkpoints{purged}",
                 r.records, r.checkpoints
             );
             Ok(())
@@ -146,6 +167,196 @@ pub async fn verify(a: &AuditVerifyArgs, key: Option<SecretBytes>) -> Result<(),
             )))
         }
     }
+}
+
+/// Verifies the stored trail; a purge or an archive goes ahead only over a sound trail.
+async fn sound_trail(o: &Opened) -> Result<ward_audit::VerifyReport, StartupError> {
+    let external = o.audit.settings.checkpoint_file.clone();
+    match ward_core::verify_trail(o.store.as_ref(), external.as_deref(), now())
+        .await
+        .map_err(|e| err(format!("cannot read the audit trail: {e}")))?
+    {
+        Ok(r) => Ok(r),
+        Err(e) => Err(err(format!(
+            "the audit trail does not verify ({e}); run `ward audit verify` and investigate \
+             before archiving or purging"
+        ))),
+    }
+}
+
+/// Records an operator event, failing the command when the trail cannot take it.
+async fn record(
+    o: &Opened,
+    event: SecurityEvent,
+    outcome: Outcome,
+    desc: String,
+) -> Result<(), StartupError> {
+    let rec = operator_record(&o.fhir, event, outcome, Some(desc), Vec::new());
+    o.fhir
+        .audit_security(rec)
+        .await
+        .map_err(|e| err(format!("cannot record the event in the audit trail: {e}")))
+}
+
+fn file_name(p: &std::path::Path) -> String {
+    p.file_name()
+        .map_or_else(|| "?".into(), |n| n.to_string_lossy().into_owned())
+}
+
+/// `ward audit archive`.
+#[allow(clippy::print_stdout)]
+pub async fn archive(a: &AuditArchiveArgs, key: Option<SecretBytes>) -> Result<(), StartupError> {
+    let o = open(&a.common, key).await?;
+    let report = sound_trail(&o).await?;
+    let range = if a.all {
+        (report.last_seq > report.purged_through)
+            .then_some((report.purged_through + 1, report.last_seq))
+    } else {
+        ward_core::due_for_purge(o.store.as_ref(), now() - o.audit.retention_secs)
+            .await
+            .map_err(|e| err(format!("cannot read the audit trail: {e}")))?
+    };
+    let Some((from, through)) = range else {
+        println!("no audit record is older than the retention period; nothing to archive");
+        return Ok(());
+    };
+    let written = ward_core::write_archive(
+        o.store.as_ref(),
+        &o.archive_key,
+        &a.out,
+        from,
+        through,
+        &o.fhir.now_instant(),
+    )
+    .await;
+    let checked = match written {
+        Ok(_) => ward_core::verify_archive(o.store.as_ref(), &o.archive_key, &a.out)
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r),
+        Err(e) => Err(e.to_string()),
+    };
+    let name = file_name(&a.out);
+    match checked {
+        Ok(s) => {
+            record(
+                &o,
+                SecurityEvent::AuditExport,
+                Outcome::Success,
+                format!(
+                    "archive {name}: seq {}-{} ({} records), sha256 {}, verified",
+                    s.from,
+                    s.through,
+                    s.records,
+                    hex::encode(s.sha256)
+                ),
+            )
+            .await?;
+            println!(
+                "archived and verified {} audit records (seq {}-{}) in {}\nsha256 {}\n\
+                 keep it with the master key: it is encrypted under a key derived from it",
+                s.records,
+                s.from,
+                s.through,
+                a.out.display(),
+                hex::encode(s.sha256)
+            );
+            Ok(())
+        }
+        Err(why) => {
+            record(
+                &o,
+                SecurityEvent::AuditExport,
+                Outcome::SeriousFailure,
+                format!("archive {name} failed"),
+            )
+            .await?;
+            Err(err(format!(
+                "the archive could not be written and verified: {why}"
+            )))
+        }
+    }
+}
+
+/// Records a refused purge, and fails the command.
+async fn refuse(o: &Opened, why: String) -> Result<(), StartupError> {
+    record(
+        o,
+        SecurityEvent::AuditPurge,
+        Outcome::MinorFailure,
+        format!("refused: {why}"),
+    )
+    .await?;
+    Err(err(format!("nothing purged: {why}")))
+}
+
+/// `ward audit purge`.
+#[allow(clippy::print_stdout)]
+pub async fn purge(a: &AuditPurgeArgs, key: Option<SecretBytes>) -> Result<(), StartupError> {
+    let o = open(&a.common, key).await?;
+    sound_trail(&o).await?;
+    let name = file_name(&a.archive);
+    let checked =
+        match ward_core::verify_archive(o.store.as_ref(), &o.archive_key, &a.archive).await {
+            Ok(r) => r,
+            Err(e) => Err(e.to_string()),
+        };
+    let archive = match checked {
+        Ok(s) => s,
+        Err(why) => return refuse(&o, format!("the archive {name} does not verify: {why}")).await,
+    };
+    let due = ward_core::due_for_purge(o.store.as_ref(), now() - o.audit.retention_secs)
+        .await
+        .map_err(|e| err(format!("cannot read the audit trail: {e}")))?;
+    let Some((first, last_due)) = due else {
+        println!("no audit record is older than the retention period; nothing to purge");
+        return Ok(());
+    };
+    let mut through = last_due.min(archive.through);
+    // Every configured export sink must have the records before they go.
+    let mut sinks = Vec::new();
+    if o.audit.export_dir.is_some() {
+        sinks.push("file");
+    }
+    if o.audit.syslog.is_some() {
+        sinks.push("syslog");
+    }
+    for sink in sinks {
+        let pos = ward_core::export_position(o.store.as_ref(), sink).await;
+        if pos < through {
+            println!("the {sink} export sink has records up to seq {pos} only; purging no further");
+            through = pos;
+        }
+    }
+    if through < first {
+        return refuse(
+            &o,
+            "the archive or the export sinks do not hold the records due".into(),
+        )
+        .await;
+    }
+    let template = operator_record(
+        &o.fhir,
+        SecurityEvent::AuditPurge,
+        Outcome::Success,
+        None,
+        Vec::new(),
+    );
+    let n = o
+        .fhir
+        .purge_audit(&template, first, through, archive.sha256)
+        .await
+        .map_err(|e| {
+            err(format!(
+                "the purge failed (records not yet purged are kept): {e}"
+            ))
+        })?;
+    println!(
+        "purged {n} audit records (seq {first}-{through}), held by the verified archive {}; \
+         the purge is recorded in the trail",
+        a.archive.display()
+    );
+    Ok(())
 }
 
 /// `ward audit disclosures`.

@@ -23,6 +23,9 @@ pub struct AuditFile {
     pub export_max_bytes: Option<u64>,
     /// RFC 5424 over TLS export sink.
     pub syslog: Option<SyslogFile>,
+    /// How long records are kept before `ward audit purge` may remove them (after a verified
+    /// archive): a number with a unit, `s`, `m`, `h`, `d` or `y` (365.25 days). Default `6y`.
+    pub retention: Option<String>,
 }
 
 /// `[audit.syslog]`.
@@ -44,6 +47,28 @@ pub struct AuditConfig {
     pub export_dir: Option<PathBuf>,
     pub export_max_bytes: u64,
     pub syslog: Option<SyslogFile>,
+    /// Retention period, in seconds.
+    pub retention_secs: i64,
+}
+
+/// The default retention: six years (HIPAA §164.316(b)(2) documentation retention).
+pub const DEFAULT_RETENTION: &str = "6y";
+
+/// Parses a retention period (`90d`, `6y`, …) into seconds.
+pub fn parse_retention(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = text.split_at(split);
+    let n: i64 = n.parse().ok()?;
+    let unit: i64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "y" => 31_557_600,
+        _ => return None,
+    };
+    n.checked_mul(unit).filter(|s| *s > 0)
 }
 
 /// Validates `[audit]`.
@@ -56,6 +81,11 @@ pub fn resolve_audit(f: AuditFile) -> Result<AuditConfig, ConfigError> {
             reason: "checkpoint_every and checkpoint_secs must be positive".into(),
         });
     }
+    let retention = f.retention.as_deref().unwrap_or(DEFAULT_RETENTION);
+    let retention_secs = parse_retention(retention).ok_or_else(|| ConfigError::Invalid {
+        key: "audit.retention",
+        reason: "a positive number with a unit: s, m, h, d or y (for example \"6y\")".into(),
+    })?;
     let enabled = f.enabled.unwrap_or(true);
     if !enabled && !cfg!(feature = "bench-unaudited") {
         return Err(ConfigError::Invalid {
@@ -71,10 +101,12 @@ pub fn resolve_audit(f: AuditFile) -> Result<AuditConfig, ConfigError> {
             checkpoint_every: every,
             checkpoint_secs: secs,
             checkpoint_file: f.checkpoint_file,
+            sync_checkpoints: false,
         },
         export_dir: f.export_dir,
         export_max_bytes: f.export_max_bytes.unwrap_or(64 * 1024 * 1024),
         syslog: f.syslog,
+        retention_secs,
     })
 }
 
@@ -95,6 +127,29 @@ mod tests {
         )
         .unwrap();
         assert!(resolve_audit(f).unwrap().syslog.is_some());
+    }
+
+    #[test]
+    fn retention_defaults_to_six_years_and_rejects_nonsense() {
+        let c = resolve_audit(AuditFile::default()).unwrap();
+        assert_eq!(c.retention_secs, 6 * 31_557_600);
+        assert_eq!(parse_retention("90d"), Some(90 * 86_400));
+        assert_eq!(parse_retention("2s"), Some(2));
+        for bad in [
+            "",
+            "6",
+            "y",
+            "0d",
+            "-1d",
+            "6 years",
+            "1.5y",
+            "99999999999999999y",
+        ] {
+            assert_eq!(parse_retention(bad), None, "{bad:?}");
+        }
+        let f: AuditFile = toml::from_str("retention = \"forever\"").unwrap();
+        let e = resolve_audit(f).unwrap_err().to_string();
+        assert!(e.contains("audit.retention"), "{e}");
     }
 
     #[test]

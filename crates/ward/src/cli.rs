@@ -87,6 +87,33 @@ pub enum AuditCommand {
     Disclosures(AuditDisclosuresArgs),
     /// Start signing checkpoints with a new Ed25519 key (old keys keep verifying).
     RotateKey(AuditRotateArgs),
+    /// Write the records older than the retention period (`[audit] retention`, default 6
+    /// years) to a new encrypted archive file, and verify it.
+    Archive(AuditArchiveArgs),
+    /// Purge the records older than the retention period that a verified archive holds; the
+    /// purge is recorded in the chain.
+    Purge(AuditPurgeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArchiveArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The archive file to create (it must not exist).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Archive the whole kept trail, not only the records past the retention period.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditPurgeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The archive made by `ward audit archive` (verified again before anything is purged).
+    #[arg(long)]
+    pub archive: PathBuf,
 }
 
 #[derive(Debug, Args)]

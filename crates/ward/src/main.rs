@@ -111,6 +111,12 @@ async fn run_admin(
         Command::Audit {
             command: AuditCommand::RotateKey(a),
         } => audit_cmd::rotate_key(a, key).await,
+        Command::Audit {
+            command: AuditCommand::Archive(a),
+        } => audit_cmd::archive(a, key).await,
+        Command::Audit {
+            command: AuditCommand::Purge(a),
+        } => audit_cmd::purge(a, key).await,
         Command::Keys {
             command: KeysCommand::Rotate(a),
         } => audit_cmd::rotate_signing_key(a, key).await,

@@ -26,6 +26,11 @@ async fn cursor(store: &dyn Store, sink: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The last `seq` sink `sink` (`file`, `syslog`) has exported (0 when none).
+pub async fn export_position(store: &dyn Store, sink: &str) -> u64 {
+    cursor(store, sink).await
+}
+
 /// Runs one sink forever (spawn it).
 pub async fn run_exporter(store: Arc<dyn Store>, mut sink: Box<dyn Sink>) {
     let name = sink.name().to_owned();

@@ -7,6 +7,7 @@
 mod build;
 mod export;
 mod keys;
+mod retention;
 mod verify;
 mod writer;
 
@@ -18,8 +19,9 @@ use ward_audit::AuditRecord;
 use ward_store::{NewVersion, Store, StoreTx, WriteMethod};
 
 pub(crate) use build::{Outcomes, interaction_record};
-pub use export::run_exporter;
+pub use export::{export_position, run_exporter};
 pub use keys::AuditKeys;
+pub use retention::{ArchiveSummary, archive_key, due_for_purge, verify_archive, write_archive};
 pub use verify::{VerifyOutcome, verify_trail};
 
 use crate::{Clock, CoreError, CoreResult, IdSource};
@@ -49,6 +51,9 @@ pub struct AuditSettings {
     pub checkpoint_secs: u64,
     /// Also append each checkpoint (JSON line) to this append-only file.
     pub checkpoint_file: Option<PathBuf>,
+    /// Sign a due checkpoint before the record's caller goes on, instead of in the background:
+    /// for short-lived command-line processes, which would otherwise exit mid-signature.
+    pub sync_checkpoints: bool,
 }
 
 impl Default for AuditSettings {
@@ -58,6 +63,7 @@ impl Default for AuditSettings {
             checkpoint_every: 1000,
             checkpoint_secs: 60,
             checkpoint_file: None,
+            sync_checkpoints: false,
         }
     }
 }
@@ -178,6 +184,18 @@ impl Auditor {
         Ok(())
     }
 
+    /// Signs a checkpoint over the chain head this process last committed, now.
+    pub(crate) async fn checkpoint_now(&self) -> CoreResult<()> {
+        writer::sign_checkpoint(
+            self.store.as_ref(),
+            self.clock.as_ref(),
+            &self.settings,
+            &self.head,
+            &mut None,
+        )
+        .await
+    }
+
     async fn writer(&self) -> &mpsc::Sender<writer::Job> {
         self.writer
             .get_or_init(|| async {
@@ -199,11 +217,18 @@ impl Auditor {
                     h.seq = seq;
                     h.hash = hash;
                 }
-                h.seq >= h.checkpointed + self.settings.checkpoint_every
+                h.seq
+                    >= h.checkpointed
+                        .saturating_add(self.settings.checkpoint_every)
             }
             Err(_) => false,
         };
-        if due {
+        if !due {
+        } else if self.settings.sync_checkpoints {
+            if let Err(e) = self.checkpoint_now().await {
+                tracing::error!(error = %e, "audit checkpoint failed");
+            }
+        } else {
             let _ = self.writer().await.try_send(writer::Job::Checkpoint);
         }
     }

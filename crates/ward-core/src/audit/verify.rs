@@ -75,6 +75,9 @@ pub async fn verify_trail(
             if let Err(e) = v.push(&row) {
                 return Ok(Err(e));
             }
+            if let Some(note) = ward_audit::PurgeNote::from_event(&row.body) {
+                v.note_purge(row.seq, note.through, note.through_hash);
+            }
         }
     }
     Ok(v.finish())

@@ -124,7 +124,7 @@ async fn append_batch(store: &dyn Store, batch: Batch, head: &Mutex<Head>) {
     }
 }
 
-async fn sign_checkpoint(
+pub(super) async fn sign_checkpoint(
     store: &dyn Store,
     clock: &dyn Clock,
     settings: &AuditSettings,

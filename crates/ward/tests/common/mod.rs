@@ -1,0 +1,189 @@
+//! Helpers shared by the audit trail tests: the real `ward` binary, a short real server run,
+//! and direct (tampering) access to a data directory's encrypted database.
+
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use rusqlite::Connection;
+use ward_crypto::{KeyId, MasterKey};
+use ward_store::KeyRing;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ward");
+
+pub fn ward(args: &[&str]) -> (bool, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env_remove("WARD_MASTER_KEY")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Runs some traffic through a real server, then stops it gracefully.
+/// A real `ward serve` (plain HTTP on loopback), stopped gracefully by [`Server::stop`].
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+}
+
+impl Server {
+    pub fn start(data: &Path, config: &Path) -> Self {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--config",
+                config.to_str().unwrap(),
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--insecure-http",
+            ])
+            .env_remove("WARD_MASTER_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = lines
+            .find_map(|l| {
+                l.unwrap()
+                    .strip_prefix("FHIR base URL: ")
+                    .map(str::to_owned)
+            })
+            .unwrap();
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child: Some(child),
+            base,
+        }
+    }
+
+    /// SIGTERM, and the process must exit cleanly.
+    pub fn stop(mut self) {
+        let mut child = self.child.take().unwrap();
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// An operator token from `ward token issue`.
+pub fn operator_token(data: &Path, scope: &str) -> String {
+    let (ok, token) = ward(&[
+        "token",
+        "issue",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--scope",
+        scope,
+    ]);
+    assert!(ok, "{token}");
+    token.trim().to_owned()
+}
+
+/// Runs some traffic through a real server, then stops it gracefully.
+pub fn make_trail(data: &Path, config: &Path) {
+    let server = Server::start(data, config);
+    let base = server.base.clone();
+    let token = operator_token(data, "system/*.cruds");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        for i in 0..4 {
+            let r = http
+                .post(format!("{base}/Patient"))
+                .bearer_auth(&token)
+                .header("content-type", "application/fhir+json")
+                .body(format!(
+                    r#"{{"resourceType":"Patient","identifier":[{{"value":"t{i}"}}]}}"#
+                ))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+            let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert_eq!(
+                http.get(format!("{base}/Patient/{id}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status(),
+                200
+            );
+        }
+        assert_eq!(
+            http.get(format!("{base}/Patient?identifier=t1"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    });
+    server.stop();
+}
+
+pub fn open_db(data: &Path) -> (Connection, KeyRing) {
+    let master =
+        MasterKey::from_hex(&std::fs::read(data.join("keys/master.key")).unwrap()).unwrap();
+    let page = master.derive("ward/sqlcipher-page-key/v1").unwrap();
+    let c = Connection::open(data.join("ward.db")).unwrap();
+    c.execute_batch(&format!(
+        "PRAGMA key = \"x'{}'\";",
+        hex::encode(page.expose())
+    ))
+    .unwrap();
+    let ring = KeyRing::new(master);
+    let keys: Vec<(u32, Vec<u8>, bool)> = c
+        .prepare("SELECT id, wrapped, active FROM data_keys")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (id, wrapped, active) in keys {
+        ring.install(KeyId(id), &wrapped, active).unwrap();
+    }
+    (c, ring)
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    assert!(
+        Command::new("cp")
+            .args(["-a", from.to_str().unwrap(), to.to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
