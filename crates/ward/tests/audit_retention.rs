@@ -169,6 +169,27 @@ fn only_a_verified_archive_lets_old_records_go_and_the_purge_is_recorded() {
         assert_eq!(chain_bounds(&c).0, 1, "{name}: nothing purged");
     }
 
+    // An export sink that has not received the records yet holds the purge back.
+    let sink_config = tmp.path().join("sink.toml");
+    std::fs::write(
+        &sink_config,
+        format!(
+            "[audit]\nretention = \"2s\"\nexport_dir = \"{}\"\n",
+            tmp.path().join("export").display()
+        ),
+    )
+    .unwrap();
+    let (ok, out) = run(
+        &["audit", "purge", "--archive", archive.to_str().unwrap()],
+        &data,
+        &sink_config,
+    );
+    assert!(
+        !ok && out.contains("file export sink has records up to seq 0"),
+        "{out}"
+    );
+    assert_eq!(chain_bounds(&open_db(&data).0).0, 1, "nothing purged");
+
     let (ok, out) = run(
         &["audit", "purge", "--archive", archive.to_str().unwrap()],
         &data,
@@ -241,8 +262,8 @@ fn only_a_verified_archive_lets_old_records_go_and_the_purge_is_recorded() {
         let (s, b) = get("AuditEvent?subtype=audit-purge&outcome=4".into()).await;
         assert_eq!(
             (s, b["total"].as_i64()),
-            (200, Some(2)),
-            "the two refusals after the archive (the first one was purged): {b}"
+            (200, Some(3)),
+            "the three refusals after the archive (the first one was purged): {b}"
         );
         let (s, b) = get("AuditEvent?subtype=audit-purge&outcome=0".into()).await;
         assert_eq!((s, b["total"].as_i64()), (200, Some(1)), "{b}");
