@@ -19,6 +19,8 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::{fails, ok, open_db_file, operator_token, serve};
 use serde_json::Value;
@@ -271,15 +273,40 @@ async fn create_verify_restore_with_audit() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn restore_into_an_empty_directory_with_the_key() {
+async fn backup_under_writes_restores_into_an_empty_directory_with_the_key() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let good = tmp.path().join("b.db");
     let server = serve(&data);
-    api(&data, &server.base)
-        .create_patient("before-backup")
-        .await;
-    create_backup(&data, &good);
+    let a = Arc::new(api(&data, &server.base));
+    a.create_patient("before-backup").await;
+    // Writes keep coming while the copy is taken: the copy is one consistent snapshot.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (a, stop) = (a.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                a.create_patient(&format!("during-{n}")).await;
+                n += 1;
+            }
+            n
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (d, g) = (data.clone(), good.clone());
+    let text = tokio::task::spawn_blocking(move || ok(&d, &["backup", "create", "--out", s(&g)]))
+        .await
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.await.unwrap();
+    assert!(written > 0, "writes ran during the backup: {text}");
+    let m: Value = serde_json::from_slice(&std::fs::read(manifest_of(&good)).unwrap()).unwrap();
+    let in_copy = m["manifest"]["resources"].as_u64().unwrap();
+    assert!(
+        (1..=1 + written).contains(&in_copy),
+        "{in_copy} of {written}"
+    );
     server.stop();
 
     // Disaster recovery: a new directory, the master key restored from where it is kept apart.
@@ -294,7 +321,10 @@ async fn restore_into_an_empty_directory_with_the_key() {
     let text = ok(&fresh, &["backup", "restore", "--file", s(&good)]);
     assert!(text.contains("restored b.db"), "{text}");
     assert!(ok(&fresh, &["audit", "verify"]).contains("audit trail OK"));
-    assert!(ok(&fresh, &["backup", "verify", "--file", s(&good)]).contains("backup OK"));
+    let text = ok(&fresh, &["backup", "verify", "--file", s(&good)]);
+    assert!(text.contains(&format!("{in_copy} resources")), "{text}");
+    let in_db = patients_in(&fresh, &fresh.join("ward.db"));
+    assert_eq!(u64::try_from(in_db).unwrap(), in_copy);
 }
 
 #[test]
