@@ -148,13 +148,17 @@ impl SqliteStore {
     /// Closes the store and waits until its background thread has closed its connection, so
     /// the files can be moved. Returns false (and closes nothing) while other handles exist.
     pub async fn close(self) -> bool {
+        tokio::task::spawn_blocking(move || self.close_now())
+            .await
+            .unwrap_or(false)
+    }
+
+    /// [`SqliteStore::close`] for a blocking context (it waits for the checkpointer thread).
+    pub fn close_now(self) -> bool {
         match std::sync::Arc::try_unwrap(self.inner) {
             Ok(inner) => {
-                let _ = tokio::task::spawn_blocking(move || {
-                    inner.pool.shutdown();
-                    drop(inner);
-                })
-                .await;
+                inner.pool.shutdown();
+                drop(inner);
                 true
             }
             Err(_) => false,

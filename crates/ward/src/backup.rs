@@ -90,15 +90,23 @@ impl Ctx {
         if !path.exists() {
             return Err(err(format!("no database at {}: {missing}", path.display())));
         }
-        let master = self.master()?;
-        let cursor = master
-            .derive("ward/cursor-mac/v1")
-            .map_err(|e| err(e.to_string()))?;
-        let store = datadir::open_sqlite(&path, master).await?;
-        let trail: Arc<dyn Store> = Arc::new(store.clone());
-        let fhir = command_trail(trail, self.settings.clone(), &cursor).await?;
-        Ok(Live { store, fhir })
+        open_trail(&path, self.master()?, self.settings.clone()).await
     }
+}
+
+/// Opens the database at `path` and the trail console records go to.
+async fn open_trail(
+    path: &Path,
+    master: MasterKey,
+    settings: AuditSettings,
+) -> Result<Live, StartupError> {
+    let cursor = master
+        .derive("ward/cursor-mac/v1")
+        .map_err(|e| err(e.to_string()))?;
+    let store = datadir::open_sqlite(path, master).await?;
+    let trail: Arc<dyn Store> = Arc::new(store.clone());
+    let fhir = command_trail(trail, settings, &cursor).await?;
+    Ok(Live { store, fhir })
 }
 
 /// Writes one console security event; its failure is the command's failure.
@@ -332,15 +340,27 @@ pub async fn restore(a: &BackupRestoreArgs, key: Option<SecretBytes>) -> Result<
         ))
         .map_err(|e| err(e.to_string()))?;
     let aside = files::with_suffix(&db, &format!(".before-restore-{stamp}"));
-    swap_in(&db, &staging, had_db.then_some(aside.as_path()))?;
-    if let Err(e) = record_restore(&ctx, &name, &checked, had_db.then_some(&aside)).await {
-        let undone = undo(&db, &stamp, had_db.then_some(aside.as_path()));
+    let desc = restore_desc(&name, &checked, had_db.then_some(aside.as_path()));
+    // Recorded in the checked copy before it is put in place: the restored trail shows the
+    // restore, and a restore that cannot be recorded changes nothing.
+    if let Err(e) = record_in_copy(&ctx, &staging, desc).await {
+        files::remove_db(&staging);
         return Err(err(format!(
-            "the restore could not be recorded in the restored audit trail ({e}); {undone}"
+            "restore not done: it could not be recorded in the restored audit trail ({e})"
         )));
     }
+    swap_in(&db, &staging, had_db.then_some(aside.as_path()))?;
+    let seq = match confirm(&ctx, &db, checked.body.audit_seq).await {
+        Ok(seq) => seq,
+        Err(e) => {
+            let undone = undo(&db, &stamp, had_db.then_some(aside.as_path()));
+            return Err(err(format!(
+                "the restored database did not open in place ({e}); {undone}"
+            )));
+        }
+    };
     println!(
-        "restored {name}: created {}, {} resources, {}",
+        "restored {name}: created {}, {} resources, {}; the restore is audit seq {seq}",
         checked.body.created,
         checked.body.resources,
         seq_range(checked.body.audit_seq)
@@ -396,41 +416,75 @@ fn swap_in(db: &Path, staging: &Path, aside: Option<&Path>) -> Result<(), Startu
     files::sync_dir(dir).map_err(|e| err(format!("cannot sync {}: {e}", dir.display())))
 }
 
-/// Opens the restored database and records the restore in its trail.
-async fn record_restore(
-    ctx: &Ctx,
-    name: &str,
-    c: &Checked,
-    aside: Option<&PathBuf>,
-) -> Result<(), String> {
-    let live = ctx.open("").await.map_err(|e| e.to_string())?;
+fn restore_desc(name: &str, c: &Checked, aside: Option<&Path>) -> String {
     let hash = c.body.audit_hash.get(..16).unwrap_or_default();
     let mut desc = format!(
         "restored from {name} (created {}, audit head seq {} hash {hash}…)",
         c.body.created, c.body.audit_seq
     );
-    if let Some(a) = aside.and_then(|a| a.file_name()) {
-        desc.push_str(&format!(
-            "; previous database kept as {}",
-            a.to_string_lossy()
-        ));
+    if let Some(a) = aside.and_then(Path::file_name) {
+        desc.push_str("; previous database kept as ");
+        desc.push_str(&a.to_string_lossy());
     }
-    let recorded = record(&live.fhir, SecurityEvent::Restore, Outcome::Success, desc).await;
-    drop(live.fhir);
-    if !live.store.close().await {
-        tracing::warn!("the restored database is still open at exit");
-    }
-    recorded
+    desc
 }
 
-/// Undoes a swap whose restore could not be recorded: the restored copy is kept aside as
+/// Records the restore in the trail of the checked copy at `staging`, then closes the copy.
+/// The audit writer's tasks keep handles on the store, so this runs on a runtime of its own
+/// that is shut down (dropping them) before the copy is closed and can be moved.
+async fn record_in_copy(ctx: &Ctx, staging: &Path, desc: String) -> Result<(), String> {
+    let master = ctx.master().map_err(|e| e.to_string())?;
+    let settings = ctx.settings.clone();
+    let path = staging.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let opened = rt.block_on(async {
+            let live = open_trail(&path, master, settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            let recorded = record(&live.fhir, SecurityEvent::Restore, Outcome::Success, desc).await;
+            Ok::<_, String>((live.store, recorded))
+        });
+        drop(rt);
+        let (store, recorded) = opened?;
+        if !store.close_now() {
+            return Err("the restored copy is still open".into());
+        }
+        recorded
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Opens the database now in place, checks that its trail ends with the restore record (after
+/// the backup's head), and closes it again. Returns the restore record's seq.
+async fn confirm(ctx: &Ctx, db: &Path, backup_head: u64) -> Result<u64, String> {
+    let master = ctx.master().map_err(|e| e.to_string())?;
+    let store = datadir::open_sqlite(db, master)
+        .await
+        .map_err(|e| e.to_string())?;
+    let head = store.audit_head().await.map_err(|e| e.to_string());
+    if !store.close().await {
+        return Err("it is still open".into());
+    }
+    let (seq, _) = head?;
+    if seq <= backup_head {
+        return Err(format!(
+            "its audit trail ends at seq {seq}, without the restore record"
+        ));
+    }
+    Ok(seq)
+}
+
+/// Undoes a swap whose result did not open: the restored copy is kept aside as
 /// `ward.db.failed-restore-<time>` and the previous database goes back. Says what it did.
 fn undo(db: &Path, stamp: &str, aside: Option<&Path>) -> String {
     let failed = files::with_suffix(db, &format!(".failed-restore-{stamp}"));
     if let Err(e) = files::move_db(db, &failed) {
-        return format!(
-            "the restored database is still in place, unrecorded; move it aside by hand ({e})"
-        );
+        return format!("the restored database is still in place; move it aside by hand ({e})");
     }
     match aside.map(|a| files::move_db(a, db)) {
         None | Some(Ok(())) => format!(

@@ -234,6 +234,17 @@ async fn create_verify_restore_with_audit() {
 
     let text = ok(&data, &["backup", "restore", "--file", s(&good), "--force"]);
     assert!(text.contains("restored ward-1.db"), "{text}");
+    assert!(text.contains("the restore is audit seq"), "{text}");
+    let names: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains(".restore-") || n.starts_with(".backup-check-")),
+        "no staging copies are left: {names:?}"
+    );
     let kept: Vec<_> = std::fs::read_dir(&data)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
