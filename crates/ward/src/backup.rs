@@ -222,7 +222,9 @@ async fn write_backup(
     let tmp = dir.join(format!(".{name}.partial-{tag}"));
     let tmp_manifest = dir.join(format!(".{name}.manifest.partial-{tag}"));
     let result = async {
-        let created = now();
+        let created = now()
+            .replace_nanosecond(0)
+            .map_err(|e| err(e.to_string()))?;
         let info = store
             .backup_to(&tmp)
             .await
@@ -310,24 +312,9 @@ pub async fn verify(a: &BackupVerifyArgs, key: Option<SecretBytes>) -> Result<()
 pub async fn restore(a: &BackupRestoreArgs, key: Option<SecretBytes>) -> Result<(), StartupError> {
     let ctx = Ctx::load(&a.common, key)?;
     let name = file_name(&a.file)?;
-    datadir::ensure_private_dir(&ctx.data_dir)?;
     // Held to the end: no server can start on the directory while its database is swapped.
-    let _lock = datadir::try_lock(&ctx.data_dir, true)?.ok_or_else(|| {
-        err(format!(
-            "a ward server is running on {} (it holds {}): stop it, then restore",
-            ctx.data_dir.display(),
-            datadir::LOCK_FILE
-        ))
-    })?;
+    let (_lock, had_db) = lock_for_restore(&ctx, a.force)?;
     let db = ctx.db();
-    let had_db = files::db_present(&db);
-    if had_db && !a.force {
-        return Err(err(format!(
-            "{} already has a database: pass --force to replace it (the current one is kept as \
-             ward.db.before-restore-<time>)",
-            ctx.data_dir.display()
-        )));
-    }
     let staging = files::with_suffix(&db, &format!(".restore-{}", uuid::Uuid::new_v4().simple()));
     let checked = match check::check(&a.file, &staging, ctx.master()?, now().unix_timestamp()).await
     {
@@ -369,6 +356,28 @@ pub async fn restore(a: &BackupRestoreArgs, key: Option<SecretBytes>) -> Result<
         println!("the previous database is kept as {}", aside.display());
     }
     Ok(())
+}
+
+/// Takes the data directory's exclusive lock (refused while a server runs) and refuses to
+/// replace a database without `force`. Returns the lock and whether a database is there.
+fn lock_for_restore(ctx: &Ctx, force: bool) -> Result<(datadir::DirLock, bool), StartupError> {
+    datadir::ensure_private_dir(&ctx.data_dir)?;
+    let lock = datadir::try_lock(&ctx.data_dir, true)?.ok_or_else(|| {
+        err(format!(
+            "a ward server is running on {} (it holds {}): stop it, then restore",
+            ctx.data_dir.display(),
+            datadir::LOCK_FILE
+        ))
+    })?;
+    let had_db = files::db_present(&ctx.db());
+    if had_db && !force {
+        return Err(err(format!(
+            "{} already has a database: pass --force to replace it (the current one is kept as \
+             ward.db.before-restore-<time>)",
+            ctx.data_dir.display()
+        )));
+    }
+    Ok((lock, had_db))
 }
 
 /// A refused restore, recorded in the current trail when there is one.
