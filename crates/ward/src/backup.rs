@@ -471,6 +471,9 @@ async fn record_in_copy(ctx: &Ctx, staging: &Path, desc: String) -> Result<(), S
 /// Opens the database now in place, checks that its trail ends with the restore record (after
 /// the backup's head), and closes it again. Returns the restore record's seq.
 async fn confirm(ctx: &Ctx, db: &Path, backup_head: u64) -> Result<u64, String> {
+    if !db.exists() {
+        return Err("it is not there".into());
+    }
     let master = ctx.master().map_err(|e| e.to_string())?;
     let store = datadir::open_sqlite(db, master)
         .await
