@@ -28,6 +28,9 @@ pub struct BackupInfo {
     pub bytes: u64,
     /// Resources in the copy: current, not deleted, AuditEvents apart.
     pub resources: u64,
+    /// The first audit chain record in the copy (`0` when the trail is empty; more than `1`
+    /// when older records were purged under retention).
+    pub audit_first: u64,
     /// The last audit chain record in the copy (`0` when the trail is empty).
     pub audit_seq: u64,
     /// Its hash (the genesis hash when the trail is empty).
@@ -75,12 +78,13 @@ impl SqliteStore {
                 let mut dst = open_keyed(&target, flags, &page_key)?;
                 copy_all(src, &mut dst)?;
                 let head = audit::head(&dst)?;
+                let first = first_seq(&dst)?;
                 let resources = count_resources(&dst)?;
                 dst.close().map_err(|(_, e)| map_err(e))?;
-                Ok((head, resources))
+                Ok((head, first, resources))
             })
             .await;
-        let finish = done.and_then(|((audit_seq, audit_hash), resources)| {
+        let finish = done.and_then(|((audit_seq, audit_hash), audit_first, resources)| {
             let io = |e: std::io::Error| StoreError::Internal(format!("backup file: {}", e.kind()));
             let file = std::fs::File::open(&dest).map_err(io)?;
             file.sync_all().map_err(io)?;
@@ -93,6 +97,7 @@ impl SqliteStore {
             Ok(BackupInfo {
                 bytes,
                 resources,
+                audit_first,
                 audit_seq,
                 audit_hash,
             })
@@ -166,6 +171,13 @@ impl SqliteStore {
     }
 }
 
+fn first_seq(c: &Connection) -> StoreResult<u64> {
+    let n: Option<i64> = c
+        .query_row("SELECT min(seq) FROM audit_chain", [], |r| r.get(0))
+        .map_err(map_err)?;
+    u64::try_from(n.unwrap_or(0)).map_err(|_| StoreError::Integrity)
+}
+
 fn count_resources(c: &Connection) -> StoreResult<u64> {
     let n: i64 = c
         .query_row(
@@ -224,7 +236,10 @@ mod tests {
         live.put_meta("m", b"v").await.unwrap();
         let dest = tmp.path().join("copy.db");
         let info = live.backup_to(&dest).await.unwrap();
-        assert_eq!((info.audit_seq, info.resources), (0, 0));
+        assert_eq!(
+            (info.audit_first, info.audit_seq, info.resources),
+            (0, 0, 0)
+        );
         assert_eq!(info.bytes, std::fs::metadata(&dest).unwrap().len());
         assert!(!is_plaintext_sqlite(&dest).unwrap());
         use std::os::unix::fs::PermissionsExt;

@@ -127,11 +127,11 @@ fn file_name(path: &Path) -> Result<String, StartupError> {
         .ok_or_else(|| err(format!("{} is not a file name", path.display())))
 }
 
-fn seq_range(seq: u64) -> String {
-    if seq == 0 {
+fn seq_range(first: u64, last: u64) -> String {
+    if last == 0 || first == 0 {
         "no audit records".into()
     } else {
-        format!("audit seq 1..{seq}")
+        format!("audit seq {first}..{last}")
     }
 }
 
@@ -161,7 +161,10 @@ pub async fn create(a: &BackupCreateArgs, key: Option<SecretBytes>) -> Result<()
         .await?;
     match write_backup(&ctx, &live.store, &a.out, &manifest_path, &name).await {
         Ok(body) => {
-            let desc = format!("create {name}: {}", seq_range(body.audit_seq));
+            let desc = format!(
+                "create {name}: {}",
+                seq_range(body.audit_first, body.audit_seq)
+            );
             if let Err(e) = record(&live.fhir, SecurityEvent::Backup, Outcome::Success, desc).await
             {
                 files::remove_quietly(&a.out);
@@ -175,7 +178,7 @@ pub async fn create(a: &BackupCreateArgs, key: Option<SecretBytes>) -> Result<()
                 a.out.display(),
                 body.bytes,
                 body.resources,
-                seq_range(body.audit_seq),
+                seq_range(body.audit_first, body.audit_seq),
                 manifest_path.display()
             );
             println!(
@@ -242,6 +245,7 @@ async fn write_backup(
             bytes,
             sha256: hex::encode(sha),
             resources: info.resources,
+            audit_first: info.audit_first,
             audit_seq: info.audit_seq,
             audit_hash: hex::encode(info.audit_hash),
         };
@@ -292,7 +296,10 @@ pub async fn verify(a: &BackupVerifyArgs, key: Option<SecretBytes>) -> Result<()
     let (outcome, desc) = match &result {
         Ok(c) => (
             Outcome::Success,
-            format!("verify {name}: ok, {}", seq_range(c.body.audit_seq)),
+            format!(
+                "verify {name}: ok, {}",
+                seq_range(c.body.audit_first, c.body.audit_seq)
+            ),
         ),
         Err(f) => (f.outcome(), format!("verify {name}: failed ({})", f.code())),
     };
@@ -350,7 +357,7 @@ pub async fn restore(a: &BackupRestoreArgs, key: Option<SecretBytes>) -> Result<
         "restored {name}: created {}, {} resources, {}; the restore is audit seq {seq}",
         checked.body.created,
         checked.body.resources,
-        seq_range(checked.body.audit_seq)
+        seq_range(checked.body.audit_first, checked.body.audit_seq)
     );
     if had_db {
         println!("the previous database is kept as {}", aside.display());

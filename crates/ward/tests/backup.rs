@@ -6,7 +6,8 @@
 //! restore is refused while a server runs and over a database without --force; with --force it
 //! brings back the data as of the backup, keeps the previous database, and the restored trail
 //! records the restore and passes `ward audit verify`. Backup and verification are AuditEvents
-//! (subtype `backup`), the restore too (subtype `restore`). PostgreSQL is refused.
+//! (subtype `backup`), the restore too (subtype `restore`). A trail purged under retention
+//! backs up and restores with its first record in the manifest. PostgreSQL is refused.
 
 #![allow(
     clippy::unwrap_used,
@@ -361,4 +362,65 @@ fn postgres_is_refused_with_its_own_tools_named() {
         );
     }
     assert!(!out.exists());
+}
+
+/// A trail whose oldest records were archived and purged under retention backs up with its
+/// first record in the manifest, verifies, and restores to a trail `ward audit verify` accepts.
+#[test]
+fn a_trail_purged_under_retention_backs_up_verifies_and_restores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("ward.toml");
+    std::fs::write(&config, "[audit]\nretention = \"2s\"\n").unwrap();
+    let cfg = s(&config);
+    common::make_trail(&data, &config);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let archive = tmp.path().join("trail.archive");
+    ok(
+        &data,
+        &["audit", "archive", "--config", cfg, "--out", s(&archive)],
+    );
+    ok(
+        &data,
+        &["audit", "purge", "--config", cfg, "--archive", s(&archive)],
+    );
+
+    let good = tmp.path().join("purged.db");
+    let text = ok(
+        &data,
+        &["backup", "create", "--config", cfg, "--out", s(&good)],
+    );
+    let m: Value = serde_json::from_slice(&std::fs::read(manifest_of(&good)).unwrap()).unwrap();
+    let (first, last) = (
+        m["manifest"]["audit_first"].as_u64().unwrap(),
+        m["manifest"]["audit_seq"].as_u64().unwrap(),
+    );
+    assert!(1 < first && first <= last, "{m}");
+    assert!(
+        text.contains(&format!("audit seq {first}..{last}")),
+        "{text}"
+    );
+    let text = ok(
+        &data,
+        &["backup", "verify", "--config", cfg, "--file", s(&good)],
+    );
+    assert!(text.contains(&format!("last audit seq {last}")), "{text}");
+    let text = ok(
+        &data,
+        &[
+            "backup",
+            "restore",
+            "--config",
+            cfg,
+            "--file",
+            s(&good),
+            "--force",
+        ],
+    );
+    assert!(
+        text.contains(&format!("audit seq {first}..{last}")),
+        "{text}"
+    );
+    let text = ok(&data, &["audit", "verify", "--config", cfg]);
+    assert!(text.contains("purged under retention"), "{text}");
 }

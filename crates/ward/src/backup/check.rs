@@ -38,10 +38,8 @@ pub enum CheckFailure {
     Integrity(String),
     #[error("the audit trail inside the backup does not verify: {0}")]
     Chain(String),
-    #[error(
-        "the audit chain head inside the backup (seq {found}) differs from its manifest (seq {expected})"
-    )]
-    Head { found: u64, expected: u64 },
+    #[error("the audit chain inside the backup ({found}) differs from its manifest ({expected})")]
+    Head { found: String, expected: String },
     #[error("cannot check the backup: {0}")]
     Other(String),
 }
@@ -58,7 +56,7 @@ impl CheckFailure {
             Self::Signature => "bad-signature",
             Self::Integrity(_) => "integrity",
             Self::Chain(_) => "audit-chain",
-            Self::Head { .. } => "audit-head-mismatch",
+            Self::Head { .. } => "audit-chain-mismatch",
             Self::Other(_) => "error",
         }
     }
@@ -161,10 +159,19 @@ async fn inspect(
         .audit_head()
         .await
         .map_err(|e| CheckFailure::Chain(e.to_string()))?;
-    if seq != m.manifest.audit_seq || hex::encode(hash) != m.manifest.audit_hash {
+    let first = if report.records == 0 {
+        0
+    } else {
+        report.purged_through + 1
+    };
+    let b = &m.manifest;
+    if (first, seq) != (b.audit_first, b.audit_seq) || hex::encode(hash) != b.audit_hash {
         return Err(CheckFailure::Head {
-            found: seq,
-            expected: m.manifest.audit_seq,
+            found: format!("seq {first}..{seq}, head hash {}", hex::encode(hash)),
+            expected: format!(
+                "seq {}..{}, head hash {}",
+                b.audit_first, b.audit_seq, b.audit_hash
+            ),
         });
     }
     Ok(Checked {

@@ -34,6 +34,8 @@ pub struct Body {
     pub sha256: String,
     /// Resources in the copy (current, not deleted, AuditEvents apart).
     pub resources: u64,
+    /// The first audit chain record in the copy (`0` when empty; above `1` after a purge).
+    pub audit_first: u64,
     /// The last audit chain record in the copy, and its hash (hex).
     pub audit_seq: u64,
     pub audit_hash: String,
@@ -147,6 +149,7 @@ mod tests {
             bytes: 4096,
             sha256: "00".repeat(32),
             resources: 3,
+            audit_first: 1,
             audit_seq: 7,
             audit_hash: "11".repeat(32),
         }
