@@ -36,6 +36,41 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// SHA-256 over data fed in pieces (e.g. a file read in chunks).
+pub struct Sha256(digest::Context);
+
+impl Sha256 {
+    /// An empty hash.
+    pub fn new() -> Self {
+        Self(digest::Context::new(&digest::SHA256))
+    }
+
+    /// Adds `data`.
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    /// The digest of everything added.
+    pub fn finish(self) -> [u8; 32] {
+        let d = self.0.finish();
+        let mut out = [0u8; 32];
+        out.copy_from_slice(d.as_ref());
+        out
+    }
+}
+
+impl Default for Sha256 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Sha256 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sha256")
+    }
+}
+
 /// A keyed MAC (HMAC-SHA-256) for authenticating opaque tokens such as paging cursors.
 pub struct Mac(hmac::Key);
 
@@ -85,6 +120,14 @@ mod tests {
         let a: [u8; 32] = random_bytes().unwrap();
         let b: [u8; 32] = random_bytes().unwrap();
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn sha256_in_pieces_matches_one_shot() {
+        let mut h = Sha256::new();
+        h.update(b"a");
+        h.update(b"bc");
+        assert_eq!(h.finish(), sha256(b"abc"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use ward_store::{KeyRing, StoreError, StoreResult};
 use crate::SqliteOptions;
 use crate::schema;
 
-const PAGE_KEY_LABEL: &str = "ward/sqlcipher-page-key/v1";
+pub(crate) const PAGE_KEY_LABEL: &str = "ward/sqlcipher-page-key/v1";
 
 /// Maps a SQLite error to a storage error, logging the detail once (no data values: SQLite's
 /// messages name tables and columns, never bound parameters).
@@ -37,6 +37,8 @@ pub(crate) struct Pool {
     permits: Arc<Semaphore>,
     /// Set when the pool is dropped: the checkpointer thread ends.
     closed: Arc<AtomicBool>,
+    /// The checkpointer thread, joined by [`Pool::shutdown`].
+    checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Drop for Pool {
@@ -77,14 +79,27 @@ impl Pool {
         .await
         .map_err(|_| StoreError::Internal("open task".into()))??;
         let closed = Arc::new(AtomicBool::new(false));
-        spawn_checkpointer(checkpointer, closed.clone())?;
+        let thread = spawn_checkpointer(checkpointer, closed.clone())?;
         let n = readers.len();
         Ok(Self {
             writer: Arc::new(tokio::sync::Mutex::new(writer)),
             readers: Arc::new(Mutex::new(readers)),
             permits: Arc::new(Semaphore::new(n)),
             closed,
+            checkpointer: Mutex::new(Some(thread)),
         })
+    }
+
+    /// Stops the checkpointer and waits until its connection is closed; the other connections
+    /// close when the pool is dropped right after.
+    pub(crate) fn shutdown(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        let thread = self.checkpointer.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread
+            && t.join().is_err()
+        {
+            tracing::error!("the WAL checkpointer thread panicked");
+        }
     }
 
     /// Runs `f` on a reader connection in the blocking pool.
@@ -144,7 +159,10 @@ impl Pool {
 /// the WAL around once everything is copied. Durability does not depend on it (a commit is
 /// durable in the WAL, `synchronous = FULL`); it only bounds the WAL's size and the readers'
 /// lookups in it.
-fn spawn_checkpointer(conn: Connection, closed: Arc<AtomicBool>) -> StoreResult<()> {
+fn spawn_checkpointer(
+    conn: Connection,
+    closed: Arc<AtomicBool>,
+) -> StoreResult<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("ward-sqlite-checkpoint".into())
         .spawn(move || {
@@ -155,7 +173,6 @@ fn spawn_checkpointer(conn: Connection, closed: Arc<AtomicBool>) -> StoreResult<
                 }
             }
         })
-        .map(|_| ())
         .map_err(|_| StoreError::Internal("checkpoint thread".into()))
 }
 
@@ -172,18 +189,7 @@ fn open_conn(options: &SqliteOptions, page_key: &SecretBytes) -> StoreResult<Con
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(&options.path, flags).map_err(map_err)?;
-    let pragma = SecretBytes::new(
-        format!("PRAGMA key = \"x'{}'\";", hex::encode(page_key.expose())).into_bytes(),
-    );
-    let text = std::str::from_utf8(pragma.expose())
-        .map_err(|_| StoreError::Internal("page key".into()))?;
-    conn.execute_batch(text).map_err(map_err)?;
-    // The first read fails with SQLITE_NOTADB when the key is wrong.
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-        r.get::<_, i64>(0)
-    })
-    .map_err(map_err)?;
+    let conn = open_keyed(&options.path, flags, page_key)?;
     conn.busy_timeout(std::time::Duration::from_millis(options.busy_timeout_ms))
         .map_err(map_err)?;
     conn.execute_batch(
@@ -196,5 +202,27 @@ fn open_conn(options: &SqliteOptions, page_key: &SecretBytes) -> StoreResult<Con
     )
     .map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
+}
+
+/// Opens `path` with the SQLCipher page key and checks the key with a first read
+/// (`StoreError::WrongKey` when it does not open the file).
+pub(crate) fn open_keyed(
+    path: &std::path::Path,
+    flags: OpenFlags,
+    page_key: &SecretBytes,
+) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
+    let pragma = SecretBytes::new(
+        format!("PRAGMA key = \"x'{}'\";", hex::encode(page_key.expose())).into_bytes(),
+    );
+    let text = std::str::from_utf8(pragma.expose())
+        .map_err(|_| StoreError::Internal("page key".into()))?;
+    conn.execute_batch(text).map_err(map_err)?;
+    // The first read fails with SQLITE_NOTADB when the key is wrong.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(map_err)?;
     Ok(conn)
 }

@@ -7,6 +7,7 @@
 
 mod audit;
 mod auth;
+mod backup;
 mod conn;
 mod history;
 mod index;
@@ -24,6 +25,7 @@ use ward_store::{
     StoredResource,
 };
 
+pub use crate::backup::{BackupInfo, PLAINTEXT_HEADER, is_plaintext_sqlite};
 use crate::conn::{Pool, map_err};
 
 /// Options for opening the embedded store.

@@ -50,19 +50,29 @@ async fn open(common: &CommonArgs, key: Option<SecretBytes>) -> Result<Opened, S
     let store: Arc<dyn Store> = datadir::open_store(&data_dir, &storage, master, true)
         .await?
         .store;
-    let public = store
-        .get_meta(PUBLIC_URL_META)
-        .await
-        .map_err(|e| err(e.to_string()))?
-        .and_then(|b| String::from_utf8(b).ok())
-        .unwrap_or_else(|| "https://localhost:8443".into());
-    let fhir = trail(store.clone(), &public, audit.settings.clone(), &cursor);
+    let fhir = command_trail(store.clone(), audit.settings.clone(), &cursor).await?;
     Ok(Opened {
         store,
         fhir,
         audit,
         archive_key,
     })
+}
+
+/// The FHIR service a console command writes its audit records with, under the public URL the
+/// server last ran with.
+pub(crate) async fn command_trail(
+    store: Arc<dyn Store>,
+    settings: AuditSettings,
+    cursor: &SecretBytes,
+) -> Result<FhirService, StartupError> {
+    let public = store
+        .get_meta(PUBLIC_URL_META)
+        .await
+        .map_err(|e| err(e.to_string()))?
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_else(|| "https://localhost:8443".into());
+    Ok(trail(store, &public, settings, cursor))
 }
 
 /// The FHIR service of a command, for writing its records into the data directory's trail.

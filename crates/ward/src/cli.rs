@@ -51,11 +51,58 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Backups of the embedded store: create, verify, restore (PostgreSQL: use its own tools).
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
     /// Keys: rotation of the access-token signing key.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Write an encrypted, consistent copy of the database and its signed manifest
+    /// (FILE.manifest.json); the server may be running. The master key is not included.
+    Create(BackupCreateArgs),
+    /// Check a backup: manifest signature and SHA-256, the key, integrity, the audit chain.
+    Verify(BackupVerifyArgs),
+    /// Replace the database with a verified backup (the server must be stopped); the current
+    /// database is kept as ward.db.before-restore-<time>.
+    Restore(BackupRestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupCreateArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The backup file to write (must not exist).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupVerifyArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The backup file (its manifest is FILE.manifest.json).
+    #[arg(long)]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupRestoreArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The backup file (its manifest is FILE.manifest.json).
+    #[arg(long)]
+    pub file: PathBuf,
+    /// Replace an existing database (it is moved aside, not deleted).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]

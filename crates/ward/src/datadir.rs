@@ -91,6 +91,53 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("ward.db")
 }
 
+/// The lock file of an embedded-store data directory: `ward serve` holds a shared `flock` on it
+/// while it runs, `ward backup restore` an exclusive one (docs/design/010-backup.md).
+pub const LOCK_FILE: &str = "ward.lock";
+
+/// A held lock on [`LOCK_FILE`]; released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct DirLock {
+    _file: std::fs::File,
+}
+
+/// Takes the data directory's lock without waiting: shared (servers) or exclusive (restore).
+/// `Ok(None)` when another process holds it in a conflicting mode.
+pub fn try_lock(data_dir: &Path, exclusive: bool) -> Result<Option<DirLock>, StartupError> {
+    use rustix::fs::FlockOperation;
+    let path = data_dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| msg(format!("cannot open {}: {e}", path.display())))?;
+    let op = if exclusive {
+        FlockOperation::NonBlockingLockExclusive
+    } else {
+        FlockOperation::NonBlockingLockShared
+    };
+    match rustix::fs::flock(&file, op) {
+        Ok(()) => Ok(Some(DirLock { _file: file })),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(None),
+        Err(e) => Err(msg(format!("cannot lock {}: {e}", path.display()))),
+    }
+}
+
+/// The embedded store at `path`, with a wrong key translated into a clear refusal.
+pub async fn open_sqlite(path: &Path, key: MasterKey) -> Result<SqliteStore, StartupError> {
+    SqliteStore::open(SqliteOptions::new(path), KeyRing::new(key))
+        .await
+        .map_err(|e| match e {
+            StoreError::WrongKey => msg(format!(
+                "the master key does not open {}: wrong key, or not a Ward database",
+                path.display()
+            )),
+            other => msg(format!("cannot open {}: {other}", path.display())),
+        })
+}
+
 /// An opened store, seen through each interface the services need.
 #[derive(Clone)]
 pub struct Backend {
@@ -144,10 +191,7 @@ pub async fn open_store(
                     path.display()
                 )));
             }
-            let store = SqliteStore::open(SqliteOptions::new(&path), KeyRing::new(key))
-                .await
-                .map_err(wrong_key(path.display().to_string()))?;
-            Ok(backend(Arc::new(store)))
+            Ok(backend(Arc::new(open_sqlite(&path, key).await?)))
         }
         StorageConfig::Postgres(o) => {
             let store = PostgresStore::open((**o).clone(), KeyRing::new(key))
@@ -168,6 +212,19 @@ pub async fn signing_keys(store: &dyn Store, now: i64) -> Result<SigningKeys, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn servers_share_the_lock_and_a_restore_excludes_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = try_lock(tmp.path(), false).unwrap().expect("first server");
+        let b = try_lock(tmp.path(), false).unwrap().expect("second server");
+        assert!(try_lock(tmp.path(), true).unwrap().is_none(), "servers run");
+        drop((a, b));
+        let r = try_lock(tmp.path(), true).unwrap().expect("no server");
+        assert!(try_lock(tmp.path(), false).unwrap().is_none(), "restoring");
+        drop(r);
+        assert!(try_lock(tmp.path(), false).unwrap().is_some());
+    }
 
     #[test]
     fn creates_private_dirs_and_refuses_open_ones() {

@@ -4,6 +4,7 @@
 mod admin;
 mod audit_cmd;
 mod audit_config;
+mod backup;
 mod cli;
 mod config;
 mod datadir;
@@ -18,8 +19,8 @@ use tracing_subscriber::EnvFilter;
 use ward_crypto::SecretBytes;
 
 use crate::cli::{
-    AuditCommand, BreakGlassCommand, Cli, ClientCommand, Command, DbCommand, KeysCommand,
-    LaunchCommand, TokenCommand, UserCommand,
+    AuditCommand, BackupCommand, BreakGlassCommand, Cli, ClientCommand, Command, DbCommand,
+    KeysCommand, LaunchCommand, TokenCommand, UserCommand,
 };
 use crate::config::LogFormat;
 
@@ -120,6 +121,15 @@ async fn run_admin(
         Command::Keys {
             command: KeysCommand::Rotate(a),
         } => audit_cmd::rotate_signing_key(a, key).await,
+        Command::Backup {
+            command: BackupCommand::Create(a),
+        } => backup::create(a, key).await,
+        Command::Backup {
+            command: BackupCommand::Verify(a),
+        } => backup::verify(a, key).await,
+        Command::Backup {
+            command: BackupCommand::Restore(a),
+        } => backup::restore(a, key).await,
         Command::Serve(_) | Command::Token { .. } => Ok(()),
     }
 }

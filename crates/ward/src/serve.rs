@@ -24,6 +24,8 @@ pub async fn run(config: Config, inline_key: Option<SecretBytes>) -> Result<(), 
     let err = |m: String| StartupError::Message(m);
     ward_spec::load_status().map_err(|e| err(format!("embedded FHIR definitions: {e}")))?;
     datadir::ensure_private_dir(&config.data_dir)?;
+    // Held until the server stops: `ward backup restore` refuses to swap the database under it.
+    let _lock = lock_embedded(&config)?;
     // A new key is created only for a new installation: a database without its key is refused.
     let first_run = !datadir::store_exists(&config.data_dir, &config.storage).await?;
     let master = datadir::master_key(inline_key, &config.master_key_file, first_run)?;
@@ -104,6 +106,22 @@ pub async fn run(config: Config, inline_key: Option<SecretBytes>) -> Result<(), 
     .map_err(|e| err(format!("server error: {e}")))?;
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// The shared lock on an embedded store's data directory (none for PostgreSQL, whose data is
+/// not in the directory).
+fn lock_embedded(config: &Config) -> Result<Option<datadir::DirLock>, StartupError> {
+    if !matches!(config.storage, crate::config::StorageConfig::Sqlite) {
+        return Ok(None);
+    }
+    match datadir::try_lock(&config.data_dir, false)? {
+        Some(lock) => Ok(Some(lock)),
+        None => Err(StartupError::Message(format!(
+            "a restore is in progress in {} (`ward backup restore` holds {}): start the server when it has finished",
+            config.data_dir.display(),
+            datadir::LOCK_FILE
+        ))),
+    }
 }
 
 /// Warns when audit is off, and starts one exporter task per configured sink.

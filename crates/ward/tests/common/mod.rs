@@ -1,5 +1,5 @@
-//! Helpers shared by the audit trail tests: the real `ward` binary, a short real server run,
-//! and direct (tampering) access to a data directory's encrypted database.
+//! Helpers shared by the audit trail and backup tests: the real `ward` binary, a short real
+//! server run, and direct (tampering) access to a data directory's encrypted database.
 
 #![allow(
     dead_code,
@@ -20,11 +20,17 @@ use ward_store::KeyRing;
 pub const BIN: &str = env!("CARGO_BIN_EXE_ward");
 
 pub fn ward(args: &[&str]) -> (bool, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .env_remove("WARD_MASTER_KEY")
-        .output()
-        .unwrap();
+    ward_with(args, &[])
+}
+
+/// [`ward`] with extra environment variables (the master key is never inherited).
+pub fn ward_with(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let mut c = Command::new(BIN);
+    c.args(args).env_remove("WARD_MASTER_KEY");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -42,11 +48,14 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path, config: &Path) -> Self {
+        Self::spawn(data, &["--config", config.to_str().unwrap()])
+    }
+
+    fn spawn(data: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(BIN)
+            .arg("serve")
+            .args(extra)
             .args([
-                "serve",
-                "--config",
-                config.to_str().unwrap(),
                 "--data-dir",
                 data.to_str().unwrap(),
                 "--listen",
@@ -91,6 +100,28 @@ impl Drop for Server {
             let _ = c.wait();
         }
     }
+}
+
+/// A real server on `data` with no configuration file.
+pub fn serve(data: &Path) -> Server {
+    Server::spawn(data, &[])
+}
+
+/// Runs `ward ARGS --data-dir DATA`, which must succeed; returns its output.
+pub fn ok(data: &Path, args: &[&str]) -> String {
+    let (ok, text) = ward(&[args, &["--data-dir", data.to_str().unwrap()]].concat());
+    assert!(ok, "ward {args:?} failed: {text}");
+    text
+}
+
+/// Runs `ward ARGS --data-dir DATA` with `env`, which must fail; returns its output.
+pub fn fails(data: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let (ok, text) = ward_with(
+        &[args, &["--data-dir", data.to_str().unwrap()]].concat(),
+        env,
+    );
+    assert!(!ok, "ward {args:?} should fail: {text}");
+    text
 }
 
 /// An operator token from `ward token issue`.
@@ -155,10 +186,15 @@ pub fn make_trail(data: &Path, config: &Path) {
 }
 
 pub fn open_db(data: &Path) -> (Connection, KeyRing) {
+    open_db_file(data, &data.join("ward.db"))
+}
+
+/// [`open_db`] for any database file keyed by `data`'s master key (e.g. a kept or restored copy).
+pub fn open_db_file(data: &Path, db: &Path) -> (Connection, KeyRing) {
     let master =
         MasterKey::from_hex(&std::fs::read(data.join("keys/master.key")).unwrap()).unwrap();
     let page = master.derive("ward/sqlcipher-page-key/v1").unwrap();
-    let c = Connection::open(data.join("ward.db")).unwrap();
+    let c = Connection::open(db).unwrap();
     c.execute_batch(&format!(
         "PRAGMA key = \"x'{}'\";",
         hex::encode(page.expose())
