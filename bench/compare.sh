@@ -9,7 +9,8 @@
 # Env: REPS (3), WARMUP (5), DURATION (20), CONC (32), PATIENTS (100),
 #      WARD (target/release/ward), WARD_UNAUDITED (target/bench-unaudited/release/ward),
 #      BENCH (target/release/ward-bench), HFS (hfs on PATH), HFS_DEFS (dir with the R4 files),
-#      PG_URL (postgres://postgres@127.0.0.1:5432/postgres; a database ward_bench is recreated).
+#      PG_URL (postgres://postgres@127.0.0.1:5432/postgres; a database ward_bench is recreated),
+#      WORKLOADS ("crud read search ingest": the Ward series' workloads, e.g. "read" alone).
 # Only loopback addresses are used. Each server is stopped before the next one starts.
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
@@ -61,7 +62,7 @@ ward_series() { # NAME BINARY DATA CONFIG
   wait_up https://127.0.0.1:18443/fhir/metadata --cacert "$data/tls/ca.pem"
   local w=(--base https://127.0.0.1:18443/fhir --cacert "$data/tls/ca.pem"
     --token-cmd "$bin token issue --data-dir $data --scope 'system/*.cruds' --ttl 7200")
-  for wl in crud read search ingest; do series "$name" "$wl" "${w[@]}"; done
+  for wl in ${WORKLOADS:-crud read search ingest}; do series "$name" "$wl" "${w[@]}"; done
   stop
 }
 

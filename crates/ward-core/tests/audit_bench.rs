@@ -92,9 +92,12 @@ async fn audited_reads_against_unaudited_reads() {
     let dir = tempfile::tempdir().unwrap();
     let key = MasterKey::from_hex("33".repeat(32).as_bytes()).unwrap();
     let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(SqliteOptions::new(dir.path().join("a.db")), KeyRing::new(key))
-            .await
-            .unwrap(),
+        SqliteStore::open(
+            SqliteOptions::new(dir.path().join("a.db")),
+            KeyRing::new(key),
+        )
+        .await
+        .unwrap(),
     );
     let on = service(store.clone(), true);
     let off = service(store, false);
@@ -117,8 +120,16 @@ async fn audited_reads_against_unaudited_reads() {
     let only = std::env::var("WARD_BENCH_ONLY").unwrap_or_default();
     let mut best = (0f64, 0f64);
     for round in 1..=3 {
-        let a = if only == "on" { 1.0 } else { reads(&off, n).await };
-        let b = if only == "off" { 1.0 } else { reads(&on, n).await };
+        let a = if only == "on" {
+            1.0
+        } else {
+            reads(&off, n).await
+        };
+        let b = if only == "off" {
+            1.0
+        } else {
+            reads(&on, n).await
+        };
         println!(
             "round {round}: audit off {a:.0} reads/s, audit on {b:.0} reads/s, ratio {:.2}",
             b / a

@@ -206,8 +206,11 @@ fn open_conn(options: &SqliteOptions, page_key: &SecretBytes) -> StoreResult<Con
     // statements such as the current-version read for re-preparation on every new binding,
     // so the statement cache saved nothing: every read re-parsed its SQL (profiled: ~10% of
     // an audited read workload). Ward's plans are pinned by the `plans` tests anyway.
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
-        .map_err(map_err)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
 }

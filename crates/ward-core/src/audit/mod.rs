@@ -112,7 +112,7 @@ impl Auditor {
 
     /// The AuditEvent version of a record, with its search index rows.
     fn event(&self, rec: &AuditRecord) -> CoreResult<NewVersion> {
-        let id = self.ids.new_id();
+        let id = self.ids.new_audit_id();
         let now = self.clock.now();
         let ev = rec.to_audit_event();
         let index = self.indexer.index("AuditEvent", &ev);

@@ -133,7 +133,33 @@ pub struct IndexRows {
     pub sort_dates: Vec<SortDateRow>,
 }
 
+/// Drops rows equal to an earlier one (the same value reached by two paths, such as a patient
+/// named in two entities): they would only cost writes. Long lists are left alone.
+fn dedup_rows<T: PartialEq>(v: &mut Vec<T>) {
+    if v.len() < 2 || v.len() > 256 {
+        return;
+    }
+    let mut out: Vec<T> = Vec::with_capacity(v.len());
+    for x in v.drain(..) {
+        if !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    *v = out;
+}
+
 impl IndexRows {
+    /// Removes duplicate rows of each kind.
+    pub fn dedup(&mut self) {
+        dedup_rows(&mut self.strings);
+        dedup_rows(&mut self.tokens);
+        dedup_rows(&mut self.refs);
+        dedup_rows(&mut self.dates);
+        dedup_rows(&mut self.numbers);
+        dedup_rows(&mut self.quantities);
+        dedup_rows(&mut self.uris);
+    }
+
     /// Total number of rows.
     pub fn len(&self) -> usize {
         self.strings.len()
@@ -159,10 +185,10 @@ pub const TABLE_PARAMS: [&str; 2] = ["_id", "_lastUpdated"];
 /// a search that uses one is treated as using an unknown parameter). AuditEvent is written on
 /// every request, so its index rows are the audit trail's write cost: Ward keeps the parameters
 /// the trail is searched by (date, agent, entity, patient, action, outcome, type, subtype,
-/// purpose, plus address, altid and source) and drops the codings repeated per entity or agent,
-/// which multiply rows (a search result's record names every patient in it), and the names,
-/// policy and site.
-pub const UNINDEXED: [(&str, &str); 7] = [
+/// purpose, plus address and altid) and drops the codings repeated per entity or agent, which
+/// multiply rows (a search result's record names every patient in it), the names, policy and
+/// site, and `source` (always Ward itself).
+pub const UNINDEXED: [(&str, &str); 8] = [
     ("AuditEvent", "agent-name"),
     ("AuditEvent", "agent-role"),
     ("AuditEvent", "entity-name"),
@@ -170,6 +196,7 @@ pub const UNINDEXED: [(&str, &str); 7] = [
     ("AuditEvent", "entity-type"),
     ("AuditEvent", "policy"),
     ("AuditEvent", "site"),
+    ("AuditEvent", "source"),
 ];
 
 /// Whether the built-in parameter `code` of `rtype` is one of [`UNINDEXED`].
@@ -274,6 +301,7 @@ impl Indexer {
             }
         }
         extract::sort_keys(&mut rows);
+        rows.dedup();
         rows
     }
 

@@ -255,3 +255,24 @@ fn probe_failures() {
     }
     println!("{} failures", failed.len());
 }
+
+#[test]
+fn a_value_reached_twice_is_one_row() {
+    // the same patient named in two entities of an AuditEvent, and twice in a Group
+    let ev = json!({"resourceType": "AuditEvent", "recorded": "2026-12-03T10:00:00Z",
+        "entity": [{"what": {"reference": "Patient/p1"}}, {"what": {"reference": "Patient/p1"}},
+                   {"what": {"reference": "Patient/p2"}}]});
+    let rows = ix().index("AuditEvent", &ev);
+    let key = param_key("AuditEvent", "entity");
+    let refs: Vec<_> = rows
+        .refs
+        .iter()
+        .filter(|r| r.pkey == key)
+        .map(|r| r.tid.as_str())
+        .collect();
+    assert_eq!(refs, vec!["p1", "p2"]);
+    let mut dup = IndexRows::default();
+    dup.refs = vec![rows.refs[0].clone(), rows.refs[0].clone()];
+    dup.dedup();
+    assert_eq!(dup.refs.len(), 1);
+}
