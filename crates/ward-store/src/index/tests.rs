@@ -271,8 +271,10 @@ fn a_value_reached_twice_is_one_row() {
         .map(|r| r.tid.as_str())
         .collect();
     assert_eq!(refs, vec!["p1", "p2"]);
-    let mut dup = IndexRows::default();
-    dup.refs = vec![rows.refs[0].clone(), rows.refs[0].clone()];
+    let mut dup = IndexRows {
+        refs: vec![rows.refs[0].clone(), rows.refs[0].clone()],
+        ..IndexRows::default()
+    };
     dup.dedup();
     assert_eq!(dup.refs.len(), 1);
 }
