@@ -233,8 +233,13 @@ pub async fn verify_archive(
     key: &DataKey,
     path: &Path,
 ) -> CoreResult<Result<ArchiveSummary, String>> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| CoreError::Internal(format!("archive file: {}", e.kind())))?;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Err("there is no such file".into()));
+        }
+        Err(e) => return Ok(Err(format!("it cannot be opened ({})", e.kind()))),
+    };
     let mut lines = BufReader::new(file).lines();
     let mut open = |what: &str| -> Result<Vec<u8>, String> {
         let label = if what.bytes().all(|b| b.is_ascii_digit()) {
