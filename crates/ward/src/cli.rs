@@ -46,7 +46,7 @@ pub enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
-    /// The audit trail: verification, accounting of disclosures, key rotation.
+    /// The audit trail: verification, accounting of disclosures, key rotation, retention.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
