@@ -127,6 +127,15 @@ fn file_name(path: &Path) -> Result<String, StartupError> {
         .ok_or_else(|| err(format!("{} is not a file name", path.display())))
 }
 
+/// "1 resource", "3 resources".
+fn resources(n: u64) -> String {
+    if n == 1 {
+        "1 resource".into()
+    } else {
+        format!("{n} resources")
+    }
+}
+
 fn seq_range(first: u64, last: u64) -> String {
     if last == 0 || first == 0 {
         "no audit records".into()
@@ -174,10 +183,10 @@ pub async fn create(a: &BackupCreateArgs, key: Option<SecretBytes>) -> Result<()
                 )));
             }
             println!(
-                "backup written: {} ({} bytes, {} resources, {}), manifest {}",
+                "backup written: {} ({} bytes, {}, {}), manifest {}",
                 a.out.display(),
                 body.bytes,
-                body.resources,
+                resources(body.resources),
                 seq_range(body.audit_first, body.audit_seq),
                 manifest_path.display()
             );
@@ -308,8 +317,12 @@ pub async fn verify(a: &BackupVerifyArgs, key: Option<SecretBytes>) -> Result<()
         .map_err(|e| err(format!("cannot record the verification: {e}")))?;
     let c = result.map_err(|f| err(format!("backup verification FAILED: {f}")))?;
     println!(
-        "backup OK: {name}: created {} by Ward {}, {} resources, {} audit records, last audit seq {}",
-        c.body.created, c.body.ward_version, c.body.resources, c.records, c.body.audit_seq
+        "backup OK: {name}: created {} by Ward {}, {}, {} audit records, last audit seq {}",
+        c.body.created,
+        c.body.ward_version,
+        resources(c.body.resources),
+        c.records,
+        c.body.audit_seq
     );
     Ok(())
 }
@@ -354,9 +367,9 @@ pub async fn restore(a: &BackupRestoreArgs, key: Option<SecretBytes>) -> Result<
         }
     };
     println!(
-        "restored {name}: created {}, {} resources, {}; the restore is audit seq {seq}",
+        "restored {name}: created {}, {}, {}; the restore is audit seq {seq}",
         checked.body.created,
-        checked.body.resources,
+        resources(checked.body.resources),
         seq_range(checked.body.audit_first, checked.body.audit_seq)
     );
     if had_db {

@@ -154,7 +154,7 @@ fn create_backup(data: &Path, out: &Path) {
 fn verify_good_and_bad(data: &Path, dir: &Path, good: &Path) {
     let text = ok(data, &["backup", "verify", "--file", s(good)]);
     assert!(text.contains("backup OK: ward-1.db"), "{text}");
-    assert!(text.contains("1 resources"), "{text}");
+    assert!(text.contains("1 resource,"), "{text}");
 
     let tampered = dir.join("tampered.db");
     copy_backup(good, &tampered);
@@ -334,7 +334,7 @@ async fn backup_under_writes_restores_into_an_empty_directory_with_the_key() {
     assert!(text.contains("restored b.db"), "{text}");
     assert!(ok(&fresh, &["audit", "verify"]).contains("audit trail OK"));
     let text = ok(&fresh, &["backup", "verify", "--file", s(&good)]);
-    assert!(text.contains(&format!("{in_copy} resources")), "{text}");
+    assert!(text.contains(&format!(" {in_copy} resource")), "{text}");
     let in_db = patients_in(&fresh, &fresh.join("ward.db"));
     assert_eq!(u64::try_from(in_db).unwrap(), in_copy);
 }
