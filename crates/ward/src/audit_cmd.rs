@@ -240,10 +240,17 @@ pub async fn archive(a: &AuditArchiveArgs, key: Option<SecretBytes>) -> Result<(
     )
     .await;
     let checked = match written {
-        Ok(_) => ward_core::verify_archive(o.store.as_ref(), &o.archive_key, &a.out)
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r),
+        Ok(_) => {
+            let r = ward_core::verify_archive(o.store.as_ref(), &o.archive_key, &a.out)
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r);
+            if r.is_err() {
+                // an archive that does not verify is no archive: it must not be kept by mistake
+                let _ = std::fs::remove_file(&a.out);
+            }
+            r
+        }
         Err(e) => Err(e.to_string()),
     };
     let name = file_name(&a.out);

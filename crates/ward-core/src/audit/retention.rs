@@ -134,6 +134,23 @@ pub async fn write_archive(
         .mode(0o600)
         .open(out)
         .map_err(|e| CoreError::Internal(format!("archive file: {}", e.kind())))?;
+    // A half-written archive is never left behind (the file is ours: it was created above).
+    let written = write_lines(store, key, file, out, from, through, created).await;
+    if written.is_err() {
+        let _ = std::fs::remove_file(out);
+    }
+    written
+}
+
+async fn write_lines(
+    store: &dyn Store,
+    key: &DataKey,
+    file: std::fs::File,
+    out: &Path,
+    from: u64,
+    through: u64,
+    created: &str,
+) -> CoreResult<ArchiveSummary> {
     let mut w = std::io::BufWriter::new(file);
     let mut put = |what: &str, json: &[u8]| -> CoreResult<()> {
         let env = ward_crypto::seal(key, &aad(what), json).map_err(|_| internal("seal"))?;
