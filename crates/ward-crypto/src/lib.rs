@@ -59,6 +59,22 @@ impl Sha256 {
     }
 }
 
+/// Size and SHA-256 of everything `r` yields, read in 1 MiB chunks (a file of any size in
+/// constant memory).
+pub fn sha256_reader(mut r: impl std::io::Read) -> std::io::Result<(u64, [u8; 32])> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok((total, h.finish()));
+        }
+        h.update(buf.get(..n).unwrap_or_default());
+        total += n as u64;
+    }
+}
+
 impl Default for Sha256 {
     fn default() -> Self {
         Self::new()
@@ -128,6 +144,16 @@ mod tests {
         h.update(b"a");
         h.update(b"bc");
         assert_eq!(h.finish(), sha256(b"abc"));
+    }
+
+    #[test]
+    fn sha256_of_a_reader_spans_chunks() {
+        let data: Vec<u8> = (0..(3 << 20) + 7).map(|i| (i % 251) as u8).collect();
+        assert_eq!(
+            sha256_reader(data.as_slice()).unwrap(),
+            (data.len() as u64, sha256(&data))
+        );
+        assert_eq!(sha256_reader(&b""[..]).unwrap(), (0, sha256(b"")));
     }
 
     #[test]

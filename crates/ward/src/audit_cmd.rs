@@ -194,16 +194,26 @@ async fn sound_trail(o: &Opened) -> Result<ward_audit::VerifyReport, StartupErro
     }
 }
 
-/// Records an operator event, failing the command when the trail cannot take it.
+/// Writes one console security event (with a PHI-free description) durably; its failure is
+/// the command's failure.
+pub(crate) async fn record_event(
+    fhir: &FhirService,
+    event: SecurityEvent,
+    outcome: Outcome,
+    desc: String,
+) -> Result<(), String> {
+    let rec = operator_record(fhir, event, outcome, Some(desc), Vec::new());
+    fhir.audit_security(rec).await.map_err(|e| e.to_string())
+}
+
+/// [`record_event`] for the archive and purge commands.
 async fn record(
     o: &Opened,
     event: SecurityEvent,
     outcome: Outcome,
     desc: String,
 ) -> Result<(), StartupError> {
-    let rec = operator_record(&o.fhir, event, outcome, Some(desc), Vec::new());
-    o.fhir
-        .audit_security(rec)
+    record_event(&o.fhir, event, outcome, desc)
         .await
         .map_err(|e| err(format!("cannot record the event in the audit trail: {e}")))
 }

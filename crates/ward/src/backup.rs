@@ -16,7 +16,7 @@ use ward_crypto::{MasterKey, SecretBytes};
 use ward_store::Store;
 use ward_store_sqlite::SqliteStore;
 
-use crate::audit_cmd::{command_trail, operator_record};
+use crate::audit_cmd::{command_trail, record_event as record};
 use crate::cli::{BackupCreateArgs, BackupRestoreArgs, BackupVerifyArgs, CommonArgs};
 use crate::config::{self, StorageConfig};
 use crate::datadir::{self, StartupError};
@@ -107,17 +107,6 @@ async fn open_trail(
     let trail: Arc<dyn Store> = Arc::new(store.clone());
     let fhir = command_trail(trail, settings, &cursor).await?;
     Ok(Live { store, fhir })
-}
-
-/// Writes one console security event; its failure is the command's failure.
-async fn record(
-    fhir: &FhirService,
-    event: SecurityEvent,
-    outcome: Outcome,
-    desc: String,
-) -> Result<(), String> {
-    let rec = operator_record(fhir, event, outcome, Some(desc), Vec::new());
-    fhir.audit_security(rec).await.map_err(|e| e.to_string())
 }
 
 /// The file name of `path`, for messages and audit records (never the directory).

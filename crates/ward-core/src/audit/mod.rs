@@ -223,13 +223,14 @@ impl Auditor {
             }
             Err(_) => false,
         };
-        if !due {
-        } else if self.settings.sync_checkpoints {
-            if let Err(e) = self.checkpoint_now().await {
-                tracing::error!(error = %e, "audit checkpoint failed");
+        if due {
+            if self.settings.sync_checkpoints {
+                if let Err(e) = self.checkpoint_now().await {
+                    tracing::error!(error = %e, "audit checkpoint failed");
+                }
+            } else {
+                let _ = self.writer().await.try_send(writer::Job::Checkpoint);
             }
-        } else {
-            let _ = self.writer().await.try_send(writer::Job::Checkpoint);
         }
     }
 }

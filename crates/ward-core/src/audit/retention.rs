@@ -236,9 +236,10 @@ async fn write_lines(
 }
 
 fn file_sha256(path: &Path) -> CoreResult<[u8; 32]> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| CoreError::Internal(format!("archive file: {}", e.kind())))?;
-    Ok(ward_crypto::sha256(&bytes))
+    std::fs::File::open(path)
+        .and_then(ward_crypto::sha256_reader)
+        .map(|(_, sha)| sha)
+        .map_err(|e| CoreError::Internal(format!("archive file: {}", e.kind())))
 }
 
 /// Checks an archive on its own (every envelope opens, records are contiguous and chained,

@@ -21,18 +21,7 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 
 /// Size and SHA-256 of the file at `path`, read in chunks.
 pub fn hash_file(path: &Path) -> std::io::Result<(u64, [u8; 32])> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok((total, h.finish()));
-        }
-        h.update(buf.get(..n).unwrap_or_default());
-        total += n as u64;
-    }
+    ward_crypto::sha256_reader(std::fs::File::open(path)?)
 }
 
 /// Copies `from` to `to` (which must not exist; created 0600, synced), returning the size and
