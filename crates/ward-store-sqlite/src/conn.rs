@@ -26,7 +26,25 @@ pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
         }
     }
     tracing::error!(error = %e, "sqlite error");
-    StoreError::Internal("sqlite".into())
+    StoreError::Internal(kind(&e))
+}
+
+/// The error's kind for `StoreError::Internal` (never shown to clients): SQLite's result code,
+/// or rusqlite's error variant — no message text, so no SQL and no values.
+fn kind(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => {
+            format!("sqlite {:?} (code {})", f.code, f.extended_code)
+        }
+        rusqlite::Error::QueryReturnedNoRows => "sqlite: no rows".into(),
+        rusqlite::Error::InvalidColumnType(..) | rusqlite::Error::FromSqlConversionFailure(..) => {
+            "sqlite: column type".into()
+        }
+        rusqlite::Error::InvalidParameterCount(..) | rusqlite::Error::InvalidParameterName(_) => {
+            "sqlite: parameters".into()
+        }
+        _ => "sqlite".into(),
+    }
 }
 
 /// The writer connection (one, behind an async mutex) and the reader connections.
@@ -235,4 +253,28 @@ pub(crate) fn open_keyed(
     })
     .map_err(map_err)?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_name_the_sqlite_code_and_nothing_else() {
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            Some("database or disk is full: 'Patient' 'Smith'".into()),
+        );
+        match map_err(full) {
+            StoreError::Internal(k) => {
+                assert_eq!(k, "sqlite DiskFull (code 13)");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        assert!(matches!(map_err(busy), StoreError::Unavailable));
+    }
 }
