@@ -98,7 +98,7 @@ impl FhirService {
         };
         let mut out = Vec::new();
         loop {
-            let page = self.store.search(&query).await?;
+            let page = self.search_store(&query).await?;
             for m in &page.matches {
                 let Some(mut d) = m
                     .body

@@ -7,6 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 static AUDIT_RECORDS: AtomicU64 = AtomicU64::new(0);
 static EXPORT_FAILURES: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
 static EXPORT_LAG: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+static AUDIT_INDEX_LAG: AtomicU64 = AtomicU64::new(0);
+
+/// Records how many audit records still wait for their search index rows.
+pub(crate) fn set_audit_index_lag(lag: u64) {
+    AUDIT_INDEX_LAG.store(lag, Ordering::Relaxed);
+}
 
 /// Counts appended audit records.
 pub(crate) fn audit_appended(n: usize) {
@@ -45,6 +51,14 @@ pub fn render() -> String {
             ));
         }
     }
+    out.push_str(
+        "# HELP ward_audit_index_lag Audit records not yet in the AuditEvent search index.\n",
+    );
+    out.push_str("# TYPE ward_audit_index_lag gauge\n");
+    out.push_str(&format!(
+        "ward_audit_index_lag {}\n",
+        AUDIT_INDEX_LAG.load(Ordering::Relaxed)
+    ));
     out.push_str("# TYPE ward_audit_export_lag gauge\n");
     if let Ok(m) = EXPORT_LAG.lock() {
         for (sink, n) in m.iter() {

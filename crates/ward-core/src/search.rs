@@ -149,7 +149,7 @@ impl FhirService {
             query.filters.extend(self.access_filters(access, &t)?);
         }
         query.page = token;
-        let mut page = self.store.search(&query).await?;
+        let mut page = self.search_store(&query).await?;
         if *access != Access::Full || !page.included.is_empty() {
             let p = &ctx.principal;
             page.matches.retain(|r| may_read(p, r));
@@ -226,9 +226,20 @@ impl FhirService {
         };
         let page = match tx {
             Some(tx) => tx.search(&query).await?,
-            None => self.store.search(&query).await?,
+            None => self.search_store(&query).await?,
         };
         Ok(page.matches.into_iter().map(|m| m.meta.id).collect())
+    }
+
+    /// Runs `query` on the store, first bringing the AuditEvent search index up to the audit
+    /// chain's head when AuditEvents can take part (their index rows are written after the
+    /// record, docs/design/007-audit.md "Deferred index"): a search sees every record appended
+    /// before it started.
+    pub(crate) async fn search_store(&self, query: &SearchQuery) -> CoreResult<SearchPage> {
+        if query.mentions_type("AuditEvent") {
+            self.auditor.index_caught_up().await?;
+        }
+        Ok(self.store.search(query).await?)
     }
 }
 

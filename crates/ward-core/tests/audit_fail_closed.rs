@@ -54,6 +54,14 @@ impl StoreTx for FlakyTx {
     async fn purge_audit(&mut self, through: u64) -> StoreResult<u64> {
         self.0.purge_audit(through).await
     }
+    async fn index_audit(
+        &mut self,
+        from: u64,
+        through: u64,
+        rows: Vec<(u64, ward_store::index::IndexRows)>,
+    ) -> StoreResult<bool> {
+        self.0.index_audit(from, through, rows).await
+    }
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         self.0.commit().await
     }
@@ -96,6 +104,9 @@ impl Store for Flaky {
     }
     async fn audit_checkpoints(&self) -> StoreResult<Vec<String>> {
         self.0.audit_checkpoints().await
+    }
+    async fn audit_index_state(&self) -> StoreResult<(u64, u64)> {
+        self.0.audit_index_state().await
     }
 }
 

@@ -5,7 +5,11 @@
 
 use bytes::Bytes;
 use deadpool_postgres::Object;
-use ward_store::{AuditRow, KeyRing, NewVersion, StoreError, StoreResult, body_aad};
+use ward_store::index::IndexRows;
+use ward_store::{
+    AUDIT_INDEXED_META, AuditRow, KeyRing, NewVersion, StoreError, StoreResult, body_aad,
+    decode_audit_indexed,
+};
 
 use crate::conn::map_err;
 use crate::tx::write_one;
@@ -69,6 +73,70 @@ pub(crate) async fn append(
         prev = hash;
     }
     Ok(out)
+}
+
+/// `(indexed, head)` of the AuditEvent index, from one statement's snapshot.
+pub(crate) async fn index_state(c: &Object) -> StoreResult<(u64, u64)> {
+    let row = c
+        .query_one(
+            "SELECT (SELECT value FROM meta WHERE name = $1), \
+             (SELECT max(seq) FROM audit_chain)",
+            &[&AUDIT_INDEXED_META],
+        )
+        .await
+        .map_err(map_err)?;
+    let indexed: Option<Vec<u8>> = row.get(0);
+    let head: Option<i64> = row.get(1);
+    Ok((
+        decode_audit_indexed(indexed.as_deref())?,
+        head.map_or(Ok(0), |h| {
+            u64::try_from(h).map_err(|_| StoreError::Integrity)
+        })?,
+    ))
+}
+
+/// Writes the deferred index rows of chain positions `rows` and moves the index position from
+/// `from` to `through`; `false` (and nothing written) when the position is no longer `from`.
+/// Runs under the store's write lock, like every writer, so the position check cannot race.
+pub(crate) async fn index(
+    c: &Object,
+    from: u64,
+    through: u64,
+    rows: &[(u64, IndexRows)],
+) -> StoreResult<bool> {
+    let current: Option<Vec<u8>> = c
+        .query_opt(
+            "SELECT value FROM meta WHERE name = $1",
+            &[&AUDIT_INDEXED_META],
+        )
+        .await
+        .map_err(map_err)?
+        .map(|r| r.get(0));
+    if decode_audit_indexed(current.as_deref())? != from {
+        return Ok(false);
+    }
+    let st = c
+        .prepare_cached(
+            "SELECT v.rid FROM audit_chain c JOIN versions v ON v.seq = c.vseq WHERE c.seq = $1",
+        )
+        .await
+        .map_err(map_err)?;
+    for (seq, index) in rows {
+        if let Some(row) = c.query_opt(&st, &[&int(*seq)?]).await.map_err(map_err)? {
+            let rid: i64 = row.get(0);
+            // (replacing: a `$reindex` may have indexed it already)
+            crate::index::remove(c, rid).await?;
+            crate::index::insert(c, rid, index).await?;
+        }
+    }
+    c.execute(
+        "INSERT INTO meta(name, value) VALUES ($1, $2) \
+         ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+        &[&AUDIT_INDEXED_META, &through.to_string().into_bytes()],
+    )
+    .await
+    .map_err(map_err)?;
+    Ok(true)
 }
 
 /// Chain rows after `after`, in order, with the AuditEvent text each one hashed.

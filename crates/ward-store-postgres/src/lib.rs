@@ -281,6 +281,14 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn audit_index_state(&self) -> StoreResult<(u64, u64)> {
+        timed(self.inner.limit, async {
+            let c = get(&self.inner.primary).await?;
+            audit::index_state(&c).await
+        })
+        .await
+    }
+
     async fn audit_checkpoints(&self) -> StoreResult<Vec<String>> {
         timed(self.inner.limit, async {
             let c = get(&self.inner.primary).await?;

@@ -128,6 +128,17 @@ impl StoreTx for PgTx {
         self.check(r)
     }
 
+    async fn index_audit(
+        &mut self,
+        from: u64,
+        through: u64,
+        rows: Vec<(u64, ward_store::index::IndexRows)>,
+    ) -> StoreResult<bool> {
+        let c = self.conn()?;
+        let r = timed(self.limit, crate::audit::index(c, from, through, &rows)).await;
+        self.check(r)
+    }
+
     async fn add_audit_checkpoint(&mut self, seq: u64, body: String) -> StoreResult<()> {
         let c = self.conn()?;
         let r = timed(self.limit, crate::audit::add_checkpoint(c, seq, &body)).await;

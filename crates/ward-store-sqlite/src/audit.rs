@@ -3,7 +3,11 @@
 
 use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
-use ward_store::{AuditRow, KeyRing, NewVersion, StoreError, StoreResult, body_aad};
+use ward_store::index::IndexRows;
+use ward_store::{
+    AUDIT_INDEXED_META, AuditRow, KeyRing, NewVersion, StoreError, StoreResult, body_aad,
+    decode_audit_indexed,
+};
 
 use crate::conn::map_err;
 use crate::tx::write_one;
@@ -60,6 +64,60 @@ pub(crate) fn append(
         prev = hash;
     }
     Ok(out)
+}
+
+/// The AuditEvent index position (`meta`), as this connection's transaction sees it.
+fn indexed(c: &Connection) -> StoreResult<u64> {
+    let v: Option<Vec<u8>> = c
+        .prepare_cached("SELECT value FROM meta WHERE name = ?1")
+        .map_err(map_err)?
+        .query_row([AUDIT_INDEXED_META], |r| r.get(0))
+        .optional()
+        .map_err(map_err)?;
+    decode_audit_indexed(v.as_deref())
+}
+
+/// `(indexed, head)` of the AuditEvent index, from one snapshot.
+pub(crate) fn index_state(c: &Connection) -> StoreResult<(u64, u64)> {
+    crate::search::in_read_tx(c, |c| Ok((indexed(c)?, head(c)?.0)))
+}
+
+/// Writes the deferred index rows of chain positions `rows` and moves the index position from
+/// `from` to `through`; `false` (and nothing written) when the position is no longer `from`.
+pub(crate) fn index(
+    c: &Connection,
+    from: u64,
+    through: u64,
+    rows: &[(u64, IndexRows)],
+) -> StoreResult<bool> {
+    if indexed(c)? != from {
+        return Ok(false);
+    }
+    for (seq, index) in rows {
+        let rid: Option<i64> = c
+            .prepare_cached(
+                "SELECT v.rid FROM audit_chain c JOIN versions v ON v.seq = c.vseq WHERE c.seq = ?1",
+            )
+            .map_err(map_err)?
+            .query_row([i64::try_from(*seq).map_err(|_| StoreError::Integrity)?], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(map_err)?;
+        if let Some(rid) = rid {
+            // (replacing: a `$reindex` may have indexed it already)
+            crate::index::remove(c, rid)?;
+            crate::index::insert(c, rid, index)?;
+        }
+    }
+    c.prepare_cached("INSERT OR REPLACE INTO meta(name, value) VALUES (?1, ?2)")
+        .map_err(map_err)?
+        .execute(params![
+            AUDIT_INDEXED_META,
+            through.to_string().into_bytes()
+        ])
+        .map_err(map_err)?;
+    Ok(true)
 }
 
 /// Chain rows after `after`, in order, with the AuditEvent text each one hashed.

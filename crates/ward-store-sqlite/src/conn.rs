@@ -172,6 +172,33 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// Runs `f` on the writer connection inside a `BEGIN IMMEDIATE` transaction (the write
+    /// lock taken first, as `SqliteTx` does, so that another process's writer cannot make
+    /// the upgrade fail), committed before it returns; in one hop to the blocking pool.
+    pub(crate) async fn write_immediate<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let guard = self.writer().await;
+        tokio::task::spawn_blocking(move || {
+            reset(&guard);
+            guard.execute_batch("BEGIN IMMEDIATE").map_err(map_err)?;
+            let r = f(&guard).and_then(|r| {
+                guard.execute_batch("COMMIT").map_err(map_err)?;
+                Ok(r)
+            });
+            if r.is_err() {
+                reset(&guard);
+            }
+            r
+        })
+        .await
+        .map_err(|_| StoreError::Internal("write task".into()))?
+    }
+}
+
 /// Starts the thread that checkpoints the WAL in the background. `PASSIVE` never blocks the
 /// writer or the readers: it copies the frames every reader is done with, and the writer wraps
 /// the WAL around once everything is copied. Durability does not depend on it (a commit is

@@ -21,8 +21,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ward_store::search::{SearchPage, SearchQuery};
 use ward_store::{
-    AuditRow, HistoryPage, HistoryQuery, KeyRing, ReindexFn, Store, StoreResult, StoreTx,
-    StoredResource,
+    AuditRow, HistoryPage, HistoryQuery, KeyRing, NewVersion, ReindexFn, Store, StoreResult,
+    StoreTx, StoredResource,
 };
 
 pub use crate::backup::{BackupInfo, PLAINTEXT_HEADER, is_plaintext_sqlite};
@@ -195,6 +195,21 @@ impl Store for SqliteStore {
 
     async fn audit_checkpoints(&self) -> StoreResult<Vec<String>> {
         self.inner.pool.read(audit::checkpoints).await
+    }
+
+    async fn audit_index_state(&self) -> StoreResult<(u64, u64)> {
+        self.inner.pool.read(audit::index_state).await
+    }
+
+    async fn append_audit_committed(
+        &self,
+        events: Vec<NewVersion>,
+    ) -> StoreResult<Vec<(u64, [u8; 32])>> {
+        let ring = self.inner.ring.clone();
+        self.inner
+            .pool
+            .write_immediate(move |c| audit::append(c, &ring, &events))
+            .await
     }
 
     fn keyring(&self) -> &KeyRing {

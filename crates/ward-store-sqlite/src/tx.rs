@@ -93,6 +93,16 @@ impl StoreTx for SqliteTx {
             .await
     }
 
+    async fn index_audit(
+        &mut self,
+        from: u64,
+        through: u64,
+        rows: Vec<(u64, ward_store::index::IndexRows)>,
+    ) -> StoreResult<bool> {
+        self.run(move |c, _| crate::audit::index(c, from, through, &rows))
+            .await
+    }
+
     async fn add_audit_checkpoint(&mut self, seq: u64, body: String) -> StoreResult<()> {
         self.run(move |c, _| crate::audit::add_checkpoint(c, seq, &body))
             .await

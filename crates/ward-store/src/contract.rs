@@ -51,6 +51,91 @@ pub async fn run_all(store: &dyn Store) {
     deletes_are_logical(store).await;
     meta_round_trips(store).await;
     audit_purge_removes_only_the_prefix(store).await;
+    audit_index_is_deferred_and_written_once(store).await;
+}
+
+/// `AuditEvent?action=CODE` ids.
+async fn audit_ids_with_action(store: &dyn Store, code: &str) -> Vec<String> {
+    let params = vec![("action".to_owned(), code.to_owned())];
+    let opts = crate::search::ParseOptions {
+        base_url: "https://w/fhir",
+        now_us: 0,
+        default_count: 20,
+        max_count: 100,
+        strict: true,
+        registry: None,
+    };
+    let q = crate::search::parse(Some(&["AuditEvent"]), &params, &opts)
+        .unwrap()
+        .query;
+    let page = store.search(&q).await.unwrap();
+    page.matches.into_iter().map(|m| m.meta.id).collect()
+}
+
+async fn audit_index_is_deferred_and_written_once(store: &dyn Store) {
+    let (from, head) = store.audit_index_state().await.unwrap();
+    let events = (1..=2)
+        .map(|i| version("AuditEvent", &format!("idx-{i}"), 1, i, WriteMethod::Create))
+        .collect();
+    let linked = store.append_audit_committed(events).await.unwrap();
+    assert_eq!(linked[0].0, head + 1, "one chain: appended at the head");
+    assert_eq!(
+        store.audit_index_state().await.unwrap(),
+        (from, head + 2),
+        "appending moves the head, not the index position"
+    );
+    assert!(
+        audit_ids_with_action(store, "Z").await.is_empty(),
+        "no index rows yet"
+    );
+    let row = |code: &str| crate::index::IndexRows {
+        tokens: vec![crate::index::TokenRow {
+            pkey: crate::index::param_key("AuditEvent", "action"),
+            grp: None,
+            system: None,
+            code: code.into(),
+        }],
+        ..Default::default()
+    };
+    let through = head + 2;
+    let rows = vec![(linked[0].0, row("Z")), (linked[1].0, row("Y"))];
+    // a stale start position writes nothing
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        !tx.index_audit(through, through + 5, rows.clone())
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    assert!(audit_ids_with_action(store, "Z").await.is_empty());
+    // a rolled-back chunk leaves the position
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.index_audit(from, through, rows.clone()).await.unwrap());
+    drop(tx);
+    assert_eq!(store.audit_index_state().await.unwrap().0, from);
+    // the chunk from the current position is written, once
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.index_audit(from, through, rows.clone()).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(store.audit_index_state().await.unwrap(), (through, through));
+    assert_eq!(audit_ids_with_action(store, "Z").await, vec!["idx-1"]);
+    assert_eq!(audit_ids_with_action(store, "Y").await, vec!["idx-2"]);
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        !tx.index_audit(from, through, rows).await.unwrap(),
+        "a second indexer of the same chunk is refused"
+    );
+    drop(tx);
+    // replacing: indexing a record again swaps its rows, never duplicates them
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.index_audit(through, through, vec![(linked[0].0, row("X"))])
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    assert!(audit_ids_with_action(store, "Z").await.is_empty());
+    assert_eq!(audit_ids_with_action(store, "X").await, vec!["idx-1"]);
 }
 
 async fn audit_purge_removes_only_the_prefix(store: &dyn Store) {

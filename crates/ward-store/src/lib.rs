@@ -18,6 +18,20 @@ pub mod contract;
 pub mod contract_auth;
 
 pub use auth::AuthStore;
+
+/// Metadata name of the AuditEvent index position ([`StoreTx::index_audit`]): decimal text.
+pub const AUDIT_INDEXED_META: &str = "audit-indexed-through";
+
+/// Decodes the stored AuditEvent index position (absent: nothing indexed yet).
+pub fn decode_audit_indexed(value: Option<&[u8]>) -> StoreResult<u64> {
+    match value {
+        None => Ok(0),
+        Some(v) => std::str::from_utf8(v)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or(StoreError::Integrity),
+    }
+}
 pub use error::{StoreError, StoreResult};
 pub use keyring::{KeyRing, body_aad};
 pub use types::{
@@ -80,6 +94,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every stored audit checkpoint (JSON), oldest first.
     async fn audit_checkpoints(&self) -> StoreResult<Vec<String>>;
+
+    /// The AuditEvent search index's position: `(indexed, head)`, the chain position through
+    /// which AuditEvents have their index rows ([`StoreTx::index_audit`]) and the chain's head,
+    /// read from one snapshot (docs/design/007-audit.md "Deferred index").
+    async fn audit_index_state(&self) -> StoreResult<(u64, u64)>;
+
+    /// Appends AuditEvent versions and links them into the chain in a transaction of their
+    /// own, committed durably before it returns (the audit writer's group commit). Backends
+    /// may do it in one step; the default is `begin`, `append_audit`, `commit`.
+    async fn append_audit_committed(
+        &self,
+        events: Vec<NewVersion>,
+    ) -> StoreResult<Vec<(u64, [u8; 32])>> {
+        let mut tx = self.begin().await?;
+        let linked = tx.append_audit(events).await?;
+        tx.commit().await?;
+        Ok(linked)
+    }
 }
 
 /// Computes the index rows of a stored body (`$reindex`).
@@ -99,10 +131,23 @@ pub trait StoreTx: Send {
     /// A search as this transaction sees it (for conditional operations inside transactions).
     async fn search(&mut self, query: &SearchQuery) -> StoreResult<SearchPage>;
 
-    /// Appends AuditEvent versions (version 1 each, with index rows) and links each into the
+    /// Appends AuditEvent versions (version 1 each; their index rows, normally none, come
+    /// later through [`StoreTx::index_audit`]) and links each into the
     /// audit chain, atomically with the rest of the transaction. Appends are serialised with
     /// every other writer, so the chain stays one sequence. Returns each event's `(seq, hash)`.
     async fn append_audit(&mut self, events: Vec<NewVersion>) -> StoreResult<Vec<(u64, [u8; 32])>>;
+
+    /// Writes the search index rows of the AuditEvents at chain positions `rows` (replacing
+    /// any they have) and moves the AuditEvent index position to `through` — only if that
+    /// position is still `from` in this transaction; otherwise (another indexer, in this or
+    /// another process or node, got there first) writes nothing and returns `false`. Positions
+    /// whose record is no longer stored (purged) are skipped.
+    async fn index_audit(
+        &mut self,
+        from: u64,
+        through: u64,
+        rows: Vec<(u64, index::IndexRows)>,
+    ) -> StoreResult<bool>;
 
     /// Stores a signed checkpoint (JSON) over chain position `seq`.
     async fn add_audit_checkpoint(&mut self, seq: u64, body: String) -> StoreResult<()>;

@@ -6,6 +6,7 @@
 
 mod build;
 mod export;
+mod index;
 mod keys;
 mod retention;
 mod verify;
@@ -73,9 +74,10 @@ pub(crate) struct Auditor {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdSource>,
-    indexer: Arc<ward_store::index::Indexer>,
     settings: AuditSettings,
     writer: OnceCell<mpsc::Sender<writer::Job>>,
+    /// The deferred AuditEvent search index.
+    index: Arc<index::AuditIndex>,
     /// Highest `(seq, hash)` this process has seen committed, and the last checkpointed seq.
     head: Arc<Mutex<Head>>,
 }
@@ -96,10 +98,10 @@ impl Auditor {
         settings: AuditSettings,
     ) -> Self {
         Self {
+            index: Arc::new(index::AuditIndex::new(store.clone(), indexer)),
             store,
             clock,
             ids,
-            indexer,
             settings,
             writer: OnceCell::new(),
             head: Arc::default(),
@@ -110,12 +112,19 @@ impl Auditor {
         self.settings.enabled
     }
 
-    /// The AuditEvent version of a record, with its search index rows.
+    /// Brings the AuditEvent search index up to the chain's head: every search that can
+    /// match or follow an AuditEvent calls this first.
+    pub(crate) async fn index_caught_up(&self) -> CoreResult<()> {
+        self.index.catch_up().await
+    }
+
+    /// The AuditEvent version of a record. Its search index rows are written later, in bulk
+    /// ([`index::AuditIndex`]).
     fn event(&self, rec: &AuditRecord) -> CoreResult<NewVersion> {
         let id = self.ids.new_audit_id();
         let now = self.clock.now();
         let ev = rec.to_audit_event();
-        let index = self.indexer.index("AuditEvent", &ev);
+        let index = ward_store::index::IndexRows::default();
         let body = crate::resource::stamp(ev, &id, 1, now)?;
         Ok(NewVersion {
             rtype: "AuditEvent".into(),
@@ -209,8 +218,12 @@ impl Auditor {
             .await
     }
 
-    /// Notes a committed chain head; asks for a checkpoint when enough records passed.
+    /// Notes a committed chain head; asks for a checkpoint when enough records passed, and
+    /// (in a server) for the search index to follow.
     async fn advanced(&self, seq: u64, hash: [u8; 32]) {
+        if !self.settings.sync_checkpoints {
+            self.index.kick();
+        }
         let due = match self.head.lock() {
             Ok(mut h) => {
                 if seq > h.seq {

@@ -112,13 +112,7 @@ async fn append_batch(store: &dyn Store, batch: Batch, head: &Mutex<Head>) {
     let (events, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
     let sizes: Vec<usize> = events.iter().map(Vec::len).collect();
     let all: Vec<NewVersion> = events.into_iter().flatten().collect();
-    let result = async {
-        let mut tx = store.begin().await?;
-        let linked = tx.append_audit(all).await?;
-        tx.commit().await?;
-        Ok::<_, ward_store::StoreError>(linked)
-    }
-    .await;
+    let result = store.append_audit_committed(all).await;
     match result {
         Ok(linked) => {
             if let (Some((seq, hash)), Ok(mut h)) = (linked.last(), head.lock())

@@ -218,6 +218,19 @@ pub struct SearchPage {
 }
 
 impl SearchQuery {
+    /// Whether the query reads the search index of type `t`: `t` is searched, chained into,
+    /// reverse-chained from (`_has`), or the source of an `_include`/`_revinclude` (`*`
+    /// included). (An included *target* is found by id, without its index.)
+    pub fn mentions_type(&self, t: &str) -> bool {
+        self.types.iter().any(|x| x == t)
+            || self.filters.iter().any(|f| filter_mentions(f, t))
+            || self
+                .includes
+                .iter()
+                .chain(&self.revincludes)
+                .any(|i| i.source == t || i.source == "*")
+    }
+
     /// Canonical urls of value sets the query needs (`:in`, `:not-in`), to be resolved by the
     /// backend before planning.
     pub fn valueset_urls(&self) -> Vec<String> {
@@ -236,6 +249,17 @@ impl SearchQuery {
         for f in &mut self.filters {
             bind(f, resolve);
         }
+    }
+}
+
+fn filter_mentions(f: &Filter, t: &str) -> bool {
+    match f {
+        Filter::Param(_) => false,
+        Filter::Chain { targets, inner, .. } => {
+            targets.iter().any(|x| x == t) || filter_mentions(inner, t)
+        }
+        Filter::Has { rtype, inner, .. } => rtype == t || filter_mentions(inner, t),
+        Filter::Any(groups) => groups.iter().flatten().any(|f| filter_mentions(f, t)),
     }
 }
 

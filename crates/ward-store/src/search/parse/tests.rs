@@ -209,3 +209,15 @@ fn composites() {
     assert_eq!(f.components.len(), 2);
     assert!(matches!(&f.values[0], Value::Composite(v) if v.len() == 2));
 }
+
+#[test]
+fn mentions_type_names_every_index_a_query_reads() {
+    let q = |t: &str, params: &[(&str, &str)]| p(t, params).unwrap().query;
+    assert!(q("AuditEvent", &[("action", "R")]).mentions_type("AuditEvent"));
+    assert!(!q("Patient", &[("name", "x")]).mentions_type("AuditEvent"));
+    assert!(q("Patient", &[("_has:AuditEvent:patient:action", "R")]).mentions_type("AuditEvent"));
+    assert!(q("AuditEvent", &[("patient.name", "x")]).mentions_type("Patient"));
+    assert!(q("Patient", &[("_revinclude", "AuditEvent:patient")]).mentions_type("AuditEvent"));
+    assert!(q("Patient", &[("_revinclude", "*")]).mentions_type("AuditEvent"));
+    assert!(!q("Observation", &[("_include", "Observation:subject")]).mentions_type("AuditEvent"));
+}
