@@ -182,6 +182,35 @@ async fn admins_must_enroll_totp_and_then_pass_it() {
     );
 }
 
+/// Fail closed on the second factor: a passing TOTP code whose record cannot be written
+/// answers 503 and ends the session, so nobody is left signed in without the record.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unrecorded_second_factor_signs_nobody_in() {
+    let Some((app, trail)) = common::app_with_lockable_trail().await else {
+        eprintln!("skipped: needs the SQLite backend");
+        return;
+    };
+    public_client(&app, "app", "user/*.rs").await;
+    user(&app, "root", "admin", None, None).await;
+    let (_, c) = pkce();
+    let mut b = Browser::new(&app);
+    b.get(&authorize_url("app", "user/*.rs", &c, &[])).await;
+    let r = login(&mut b, "root", PASSWORD).await;
+    assert_eq!(location(&r), "/auth/totp");
+    let (page, csrf) = b.csrf("/auth/totp").await;
+    let secret = scrape(&text(&page), "<code id=\"totp-secret\">").unwrap();
+    let code = totp_code(&secret, app.now.load(Ordering::SeqCst));
+    let held = ward_store::Store::begin(&trail).await.unwrap();
+    let r = b
+        .post("/auth/totp", &[("csrf", &csrf), ("code", &code)])
+        .await;
+    assert_eq!(r.status, 503, "{}", text(&r));
+    assert!(r.header("location").is_none(), "not sent on to consent");
+    drop(held);
+    let r = b.get("/auth/consent").await;
+    assert_eq!(r.status, 401, "the session was ended: {}", text(&r));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn lockout_per_account_and_address_without_revealing_users() {
     let app = app().await;

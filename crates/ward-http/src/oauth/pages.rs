@@ -361,22 +361,14 @@ pub(crate) async fn mfa_post(
         .auth
         .verify_mfa(&mut s, &f.code, &caller.addr, now)
         .await;
-    if enrolling && matches!(outcome, Ok(LoginOutcome::Ok(_))) {
-        let ev = Event::ok(SecurityEvent::TotpEnrolled, who.clone())
-            .desc("TOTP confirmed with its first code".into());
-        if let Err(u) = audit::record(&app, &caller, ev).await {
-            return u.page();
-        }
-    }
     if let Ok(o) = &outcome {
-        let failed = SecurityEvent::MfaFailed;
         let a = Attempt {
-            failed,
+            failed: SecurityEvent::MfaFailed,
             outcome: o,
             who,
             username: &username,
         };
-        if let Err(u) = audit::attempt(&app, &caller, a).await {
+        if let Err(u) = second_factor_recorded(&app, &caller, &s, a, enrolling).await {
             return u.page();
         }
     }
@@ -397,6 +389,35 @@ pub(crate) async fn mfa_post(
         csrf: &s.csrf,
     };
     render(status, &page, None)
+}
+
+/// Records a second-factor attempt, and the enrollment a passing one completes. A passing one
+/// that cannot be recorded ends the session (its second factor was already marked done), so
+/// nobody is signed in without the record.
+async fn second_factor_recorded(
+    app: &AppState,
+    caller: &Caller,
+    s: &SessionRecord,
+    a: Attempt<'_>,
+    enrolling: bool,
+) -> Result<(), audit::Unrecorded> {
+    let passed = matches!(a.outcome, LoginOutcome::Ok(_));
+    let mut recorded = Ok(());
+    if enrolling && passed {
+        let ev = Event::ok(SecurityEvent::TotpEnrolled, a.who.clone())
+            .desc("TOTP confirmed with its first code".into());
+        recorded = audit::record(app, caller, ev).await;
+    }
+    if recorded.is_ok() {
+        recorded = audit::attempt(app, caller, a).await;
+    }
+    if recorded.is_err()
+        && passed
+        && let Err(e) = app.auth.store().delete_session(&s.id_hash).await
+    {
+        tracing::error!(code = e.code(), "an unrecorded sign-in could not be ended");
+    }
+    recorded
 }
 
 /// `GET /auth/totp`: starts enrollment and shows the QR code and recovery codes once — only
