@@ -90,6 +90,21 @@ pub enum SecurityEvent {
     AuditExport,
     AuditVerify,
     AuditPurge,
+    /// An authorization request at `/auth/authorize`, accepted or refused.
+    AuthorizationRequest,
+    /// The user's answer on the consent page: allowed (outcome 0) or denied (4).
+    ConsentDecision,
+    /// A right password with a second factor still due (no session handed out yet as signed in).
+    LoginPendingMfa,
+    /// TOTP enrollment started (secret and recovery codes shown) and completed (first code).
+    TotpEnrollmentStarted,
+    TotpEnrolled,
+    /// A login session ended by the idle or absolute timeout (automatic logoff).
+    SessionExpired,
+    /// An EHR launch context created.
+    LaunchCreated,
+    /// An admin list (clients, users, break-glass grants) read.
+    AdminListRead,
 }
 
 impl SecurityEvent {
@@ -119,6 +134,14 @@ impl SecurityEvent {
             Self::AuditExport => (ward, "audit-export"),
             Self::AuditVerify => (ward, "audit-verify"),
             Self::AuditPurge => (ward, "audit-purge"),
+            Self::AuthorizationRequest => (ward, "authorization-request"),
+            Self::ConsentDecision => (ward, "consent-decision"),
+            Self::LoginPendingMfa => (auth, "login-pending-mfa"),
+            Self::TotpEnrollmentStarted => (auth, "totp-enrollment-started"),
+            Self::TotpEnrolled => (auth, "totp-enrolled"),
+            Self::SessionExpired => (auth, "session-expired"),
+            Self::LaunchCreated => (ward, "launch-created"),
+            Self::AdminListRead => (ward, "admin-list-read"),
         }
     }
 }
@@ -358,6 +381,38 @@ mod tests {
         assert_eq!(
             ward_model::validate(&r.to_audit_event(), Some("AuditEvent")),
             vec![]
+        );
+    }
+
+    #[test]
+    fn access_control_events_have_their_own_subtypes() {
+        let cases = [
+            (SecurityEvent::AuthorizationRequest, "authorization-request"),
+            (SecurityEvent::ConsentDecision, "consent-decision"),
+            (SecurityEvent::LoginPendingMfa, "login-pending-mfa"),
+            (
+                SecurityEvent::TotpEnrollmentStarted,
+                "totp-enrollment-started",
+            ),
+            (SecurityEvent::TotpEnrolled, "totp-enrolled"),
+            (SecurityEvent::SessionExpired, "session-expired"),
+            (SecurityEvent::LaunchCreated, "launch-created"),
+            (SecurityEvent::AdminListRead, "admin-list-read"),
+        ];
+        for (event, code) in cases {
+            let mut r = record();
+            r.kind = EventKind::Security(event);
+            let ev = r.to_audit_event();
+            assert_eq!(ev["subtype"][0]["system"], WARD_EVENTS, "{code}");
+            assert_eq!(ev["subtype"][0]["code"], code);
+            assert_eq!(ward_model::validate(&ev, Some("AuditEvent")), vec![]);
+        }
+        let mut r = record();
+        r.kind = EventKind::Security(SecurityEvent::SessionExpired);
+        assert_eq!(
+            r.to_audit_event()["type"]["code"],
+            "110114",
+            "user authentication"
         );
     }
 

@@ -432,20 +432,61 @@ async fn admin_api_needs_an_operator_or_admin_token() {
         .send(call("GET", "/auth/admin/clients", &op, None))
         .await;
     assert!(!text(&r).contains("argon2"), "no hashes leave the server");
+    let ev = event_for(&app, &r, "admin-list-read", "0", &[&secret]).await;
+    assert_eq!(agent_subject(&ev), "tester");
+    assert_eq!(ev["outcomeDesc"], "clients listed (1)");
+    let r = app
+        .send(call(
+            "POST",
+            "/auth/admin/users",
+            &op,
+            Some(json!({"username": "pat", "role": "patient",
+        "password": "a long enough password", "patient": "p7"})),
+        ))
+        .await;
+    assert_eq!(r.status, 201, "{}", text(&r));
+    let r = app.send(call("GET", "/auth/admin/users", &op, None)).await;
+    assert_eq!(r.status, 200);
+    let ev = event_for(&app, &r, "admin-list-read", "0", &[password]).await;
+    assert_eq!(ev["outcomeDesc"], "users listed (2)");
+    assert_eq!(
+        patients_of(&ev),
+        ["Patient/p7"],
+        "the patient a listed user is linked to"
+    );
     let r = app
         .send(call(
             "POST",
             "/auth/admin/launches",
             &op,
-            Some(json!({"patient": "p1"})),
+            Some(json!({"patient": "p1", "encounter": "e1"})),
         ))
         .await;
     assert_eq!(r.status, 201);
-    assert!(r.json()["launch"].is_string());
+    let launch = r.json()["launch"].as_str().unwrap().to_owned();
+    let ev = event_for(&app, &r, "launch-created", "0", &[&launch]).await;
+    assert_eq!(agent_subject(&ev), "tester");
+    assert_eq!(ev["outcomeDesc"], "launch created, valid for 60 minutes");
+    assert_eq!(patients_of(&ev), ["Patient/p1"]);
+    assert!(ev.to_string().contains("\"Encounter/e1\""), "{ev}");
+    for bad in [json!({"patient": "not an id!"}), json!("not an object")] {
+        let r = app
+            .send(call("POST", "/auth/admin/launches", &op, Some(bad)))
+            .await;
+        assert_eq!(r.status, 400);
+        let ev = event_for(&app, &r, "launch-created", "4", &[]).await;
+        assert_eq!(ev["outcomeDesc"], "invalid_request");
+        assert!(patients_of(&ev).is_empty(), "{ev}");
+    }
     let r = app
         .send(call("GET", "/auth/admin/break-glass", &op, None))
         .await;
     assert_eq!(r.json(), json!([]));
+    let ev = event_for(&app, &r, "admin-list-read", "0", &[]).await;
+    assert_eq!(
+        ev["outcomeDesc"],
+        "unreviewed break-glass grants listed (0)"
+    );
     let backend_token = common::token_for(&app.issuer, "system/*.rs");
     let client_tok = app
         .issuer
@@ -462,6 +503,10 @@ async fn admin_api_needs_an_operator_or_admin_token() {
         .send(call("GET", "/auth/admin/users", &client_tok, None))
         .await;
     assert_eq!(r.status, 403);
+    assert!(
+        events_for(&app, &r, "admin-list-read").await.is_empty(),
+        "a refused read is a rejected request, not a read"
+    );
     let ev = event_for(&app, &r, "request-rejected", "4", &[&client_tok]).await;
     assert_eq!(
         (agent_subject(&ev), ev["outcomeDesc"].as_str()),
@@ -529,6 +574,20 @@ async fn no_audit_record_no_token_and_no_session() {
         let jti = format!("f{n}");
         assertion(&key, Algorithm::ES384, "es-1", "svc", TOKEN_URL, 60, &jti)
     };
+    public_client(&app, "app", "user/*.rs").await;
+    let (_, challenge) = pkce();
+    let asking = authorize_url("app", "user/*.rs", &challenge, &[]);
+    let mut at_consent = Browser::new(&app);
+    at_consent.get(&asking).await;
+    let (_, csrf) = at_consent.csrf("/auth/login").await;
+    let login = [
+        ("csrf", csrf.as_str()),
+        ("username", "doc"),
+        ("password", PASSWORD),
+    ];
+    let r = at_consent.post("/auth/login", &login).await;
+    assert_eq!(location(&r), "/auth/consent");
+    let (_, consent_csrf) = at_consent.csrf("/auth/consent").await;
     let held = ward_store::Store::begin(&trail).await.unwrap();
     let r = client_credentials(&app, &a(), "system/Patient.rs").await;
     assert_eq!(r.status, 503, "{}", text(&r));
@@ -551,6 +610,39 @@ async fn no_audit_record_no_token_and_no_session() {
         r.header("set-cookie").is_none(),
         "no session without its record"
     );
+    let r = Browser::new(&app).get(&asking).await;
+    assert_eq!(
+        r.status,
+        503,
+        "an unrecorded authorization request: {}",
+        text(&r)
+    );
+    assert!(r.header("set-cookie").is_none() && r.header("location").is_none());
+    let allow = [
+        ("csrf", consent_csrf.as_str()),
+        ("decision", "allow"),
+        ("scope", "user/*.rs"),
+    ];
+    let r = at_consent.post("/auth/consent", &allow).await;
+    assert_eq!(r.status, 503, "an unrecorded consent: {}", text(&r));
+    assert!(r.header("location").is_none(), "no code without its record");
+    let admin = |method: &str, path: &str, body: &str| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {}", app.token))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    };
+    let r = app.send(admin("GET", "/auth/admin/users", "")).await;
+    assert_eq!(r.status, 503, "an unrecorded list read");
+    assert!(!text(&r).contains("doc"), "{}", text(&r));
+    let r = app
+        .send(admin("POST", "/auth/admin/launches", r#"{"patient":"p1"}"#))
+        .await;
+    assert_eq!(r.status, 503, "an unrecorded launch");
+    assert!(!text(&r).contains("launch\""), "{}", text(&r));
     drop(held);
     let r = client_credentials(&app, &a(), "system/Patient.rs").await;
     assert_eq!(r.status, 200, "the trail is writable again: {}", text(&r));

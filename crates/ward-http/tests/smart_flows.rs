@@ -2,8 +2,10 @@
 //! login and consent pages with PKCE S256; token response context (`patient`, `encounter`,
 //! `need_patient_banner`, `scope`, id_token with `fhirUser`); refresh-token rotation and
 //! family revocation on reuse (RFC 6819 §5.2.2.3); a reused authorization code revokes what
-//! it issued (RFC 6749 §4.1.2); `patient/` tokens confined to their compartment. Every code
-//! exchange, refresh and introspection leaves a security AuditEvent with its outcome.
+//! it issued (RFC 6749 §4.1.2); `patient/` tokens confined to their compartment. Every
+//! authorization request (accepted or refused), consent decision (allowed or denied), code
+//! exchange, refresh and introspection leaves a security AuditEvent with its outcome, and never
+//! the state, PKCE challenge, launch id or code.
 
 #![allow(
     clippy::unwrap_used,
@@ -316,6 +318,22 @@ async fn practitioner_picks_a_patient_and_ehr_launch_carries_context() {
     assert_eq!(t["patient"], "p2");
     assert_eq!(t["encounter"], "e9");
     assert_eq!(t["need_patient_banner"], false);
+    let asked: Vec<Value> = audit_events(&app, "authorization-request").await;
+    assert!(
+        asked.iter().any(|e| e["outcome"] == "0"
+            && e["outcomeDesc"] == "requested scope: launch patient/*.rs (EHR launch)"),
+        "{asked:?}"
+    );
+    let consents = audit_events(&app, "consent-decision").await;
+    assert!(
+        consents
+            .iter()
+            .any(|e| e["outcome"] == "0" && patients_of(e) == ["Patient/p2"]),
+        "the patient in the launch context: {consents:?}"
+    );
+    for ev in asked.iter().chain(&consents) {
+        assert!(!ev.to_string().contains(&l.id), "no launch id: {ev}");
+    }
     let at = t["access_token"].as_str().unwrap();
     assert_eq!(fhir_get(&app, "/fhir/Patient/p2", at).await.status, 200);
     assert_eq!(fhir_get(&app, "/fhir/Patient/p1", at).await.status, 404);
@@ -456,6 +474,16 @@ async fn authorize_refuses_plain_pkce_unknown_redirects_and_wrong_audience() {
     public_client(&app, "app", "user/*.rs").await;
     let mut b = Browser::new(&app);
     let (_, c) = pkce();
+    // Each refusal is recorded with its error code and fixed reason, and the client it named.
+    let refused = |r: common::Resp, client: &'static str, desc: &'static str| {
+        let (app, c) = (&app, c.clone());
+        async move {
+            let ev = event_for(app, &r, "authorization-request", "4", &[&c, "st-123"]).await;
+            assert_eq!(ev["outcomeDesc"], desc);
+            assert_eq!(agent_client(&ev), client);
+            assert_eq!(agent_user_agent(&ev), USER_AGENT);
+        }
+    };
     let plain = authorize_url("app", "user/*.rs", &c, &[]).replace("S256", "plain");
     let r = b.get(&plain).await;
     assert_eq!(r.status, 303);
@@ -466,6 +494,8 @@ async fn authorize_refuses_plain_pkce_unknown_redirects_and_wrong_audience() {
         Some("invalid_request")
     );
     assert_eq!(query_param(&back, "state").as_deref(), Some("st-123"));
+    let why = "invalid_request: code_challenge_method must be S256 (plain is refused)";
+    refused(r, "app", why).await;
     let no_pkce = format!(
         "/auth/authorize?response_type=code&client_id=app&redirect_uri={}&scope=user%2F*.rs&aud={}",
         REDIRECT, AUD
@@ -475,6 +505,7 @@ async fn authorize_refuses_plain_pkce_unknown_redirects_and_wrong_audience() {
         query_param(&location(&r), "error").as_deref(),
         Some("invalid_request")
     );
+    refused(r, "app", "invalid_request: PKCE code_challenge is required").await;
     let r = b
         .get(
             &authorize_url("app", "user/*.rs", &c, &[])
@@ -486,6 +517,8 @@ async fn authorize_refuses_plain_pkce_unknown_redirects_and_wrong_audience() {
         "an unregistered redirect URI is never followed"
     );
     assert!(r.header("location").is_none());
+    let why = "invalid_request: redirect_uri does not match the client's registration";
+    refused(r, "app", why).await;
     let r = b
         .get(
             &authorize_url("app", "user/*.rs", &c, &[])
@@ -496,8 +529,33 @@ async fn authorize_refuses_plain_pkce_unknown_redirects_and_wrong_audience() {
         query_param(&location(&r), "error").as_deref(),
         Some("invalid_request")
     );
+    let why = "invalid_request: aud must be this server's FHIR base URL";
+    refused(r, "app", why).await;
+    let r = b.get(&authorize_url("app", "profile", &c, &[])).await;
+    assert_eq!(
+        query_param(&location(&r), "error").as_deref(),
+        Some("invalid_scope")
+    );
+    refused(r, "app", "invalid_scope: no usable scope was requested").await;
     let r = b.get(&authorize_url("nobody", "user/*.rs", &c, &[])).await;
     assert_eq!(r.status, 400);
+    refused(r, "nobody", "invalid_request: unknown client").await;
+    let long = "x".repeat(1000);
+    let r = b.get(&authorize_url(&long, "user/*.rs", &c, &[])).await;
+    assert_eq!(r.status, 400);
+    let ev = event_for(&app, &r, "authorization-request", "4", &[&c]).await;
+    assert_eq!(agent_client(&ev).len(), 256, "a caller's client id is cut");
+    let r = b.post("/auth/authorize", &[("client_id", "app")]).await;
+    assert_eq!(
+        query_param(&location(&r), "error").as_deref(),
+        Some("unsupported_response_type")
+    );
+    let why = "unsupported_response_type: response_type must be code";
+    refused(r, "app", why).await;
+    assert!(
+        b.cookie.is_none(),
+        "no refused request opened a login session"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -685,13 +743,21 @@ async fn the_user_may_untick_scopes_or_deny() {
     user(&app, "doc", "clinician", None, None).await;
     let (_, c) = pkce();
     let mut b = Browser::new(&app);
-    b.get(&authorize_url(
-        "app",
-        "user/*.rs user/Patient.cud openid",
-        &c,
-        &[],
-    ))
-    .await;
+    let asked = b
+        .get(&authorize_url(
+            "app",
+            "user/*.rs user/Patient.cud openid",
+            &c,
+            &[],
+        ))
+        .await;
+    let ev = event_for(&app, &asked, "authorization-request", "0", &[&c, "st-123"]).await;
+    assert_eq!(
+        ev["outcomeDesc"],
+        "requested scope: user/*.rs user/Patient.cud openid"
+    );
+    assert_eq!(agent_client(&ev), "app");
+    assert_eq!(agent_subject(&ev), "", "nobody signed in yet");
     let (_, csrf) = b.csrf("/auth/login").await;
     b.post(
         "/auth/login",
@@ -720,16 +786,22 @@ async fn the_user_may_untick_scopes_or_deny() {
         query_param(&location(&r), "error").as_deref(),
         Some("access_denied")
     );
+    let ev = event_for(&app, &r, "consent-decision", "4", &["st-123"]).await;
+    assert_eq!(ev["outcomeDesc"], "denied by the user");
+    assert_eq!((agent_subject(&ev), agent_client(&ev)), ("doc", "app"));
 
     // Allow with two of the three scopes unticked: the token carries only the ticked one.
     let (v, c) = pkce();
-    b.get(&authorize_url(
-        "app",
-        "user/*.rs user/Patient.cud openid",
-        &c,
-        &[],
-    ))
-    .await;
+    let asked = b
+        .get(&authorize_url(
+            "app",
+            "user/*.rs user/Patient.cud openid",
+            &c,
+            &[],
+        ))
+        .await;
+    let ev = event_for(&app, &asked, "authorization-request", "0", &[&c]).await;
+    assert_eq!(agent_subject(&ev), "doc", "signed in already");
     let (_, csrf) = b.csrf("/auth/consent").await;
     let r = b
         .post(
@@ -742,6 +814,9 @@ async fn the_user_may_untick_scopes_or_deny() {
         )
         .await;
     let code = query_param(&location(&r), "code").unwrap();
+    let ev = event_for(&app, &r, "consent-decision", "0", &[&code, "st-123", &c]).await;
+    assert_eq!(ev["outcomeDesc"], "allowed scope: user/*.rs");
+    assert_eq!((agent_subject(&ev), agent_client(&ev)), ("doc", "app"));
     let t = token_request(
         &app,
         &[
@@ -774,6 +849,11 @@ async fn the_user_may_untick_scopes_or_deny() {
         )
         .await;
     let code = query_param(&location(&r), "code").unwrap();
+    let ev = event_for(&app, &r, "consent-decision", "0", &[&code]).await;
+    assert_eq!(
+        ev["outcomeDesc"], "allowed scope: user/*.rs",
+        "what was granted, not what the form sent"
+    );
     let t = token_request(
         &app,
         &[

@@ -3,8 +3,10 @@
 //! failures in fifteen minutes per account and per source address, with one message that never
 //! reveals whether a user exists; automatic logoff after the idle timeout; CSRF tokens; cookie
 //! attributes; break-glass emergency access marked purposeOfUse BTG and queued for review.
-//! Each login, MFA failure, lockout, logout and break-glass step leaves a security AuditEvent
-//! (issue "Audit controls" item 1) with its agent, outcome and request id, and no secret.
+//! Each login (and a right password whose second factor is still due), MFA failure, TOTP
+//! enrollment start and completion, lockout, logout, automatic logoff and break-glass step
+//! leaves a security AuditEvent (issue "Audit controls" item 1) with its agent, outcome and
+//! request id, and no secret.
 
 #![allow(
     clippy::unwrap_used,
@@ -70,23 +72,41 @@ async fn admins_must_enroll_totp_and_then_pass_it() {
         events_for(&app, &r, "110122").await.is_empty(),
         "not signed in before the second factor"
     );
+    let ev = event_for(&app, &r, "login-pending-mfa", "0", &[PASSWORD]).await;
+    assert_eq!(agent_subject(&ev), "root");
+    assert_eq!(
+        ev["outcomeDesc"],
+        "password accepted; second factor pending"
+    );
+    assert_eq!(ev["type"]["code"], "110114");
     let consent = b.get("/auth/consent").await;
     assert_eq!(
         location(&consent),
         "/auth/mfa",
         "no consent before the second factor"
     );
-    let (page, csrf) = b.csrf("/auth/totp").await;
-    let page = text(&page);
+    let (enroll, csrf) = b.csrf("/auth/totp").await;
+    let page = text(&enroll);
     assert!(page.contains("<svg"), "QR code inline");
     assert_eq!(page.matches("<li><code>").count(), 10, "ten recovery codes");
     let secret = scrape(&page, "<code id=\"totp-secret\">").unwrap();
     let recovery = scrape(&page, "<li><code>").unwrap();
+    let codes: Vec<String> = page
+        .split("<li><code>")
+        .skip(1)
+        .map(|c| c[..c.find('<').unwrap()].to_owned())
+        .collect();
+    let mut secrets: Vec<&str> = codes.iter().map(String::as_str).collect();
+    secrets.push(&secret);
+    let ev = event_for(&app, &enroll, "totp-enrollment-started", "0", &secrets).await;
+    assert_eq!(agent_subject(&ev), "root");
+    assert_eq!(agent_client(&ev), "app");
     let t0 = clock.load(Ordering::SeqCst);
     let r = b
         .post("/auth/totp", &[("csrf", &csrf), ("code", "000000")])
         .await;
     assert_eq!(r.status, 401);
+    assert!(events_for(&app, &r, "totp-enrolled").await.is_empty());
     let ev = event_for(&app, &r, "mfa-failed", "4", &[&secret]).await;
     assert_eq!(agent_subject(&ev), "root");
     assert_eq!(agent_client(&ev), "app");
@@ -105,12 +125,20 @@ async fn admins_must_enroll_totp_and_then_pass_it() {
         "root",
         "signed in once the second factor passed"
     );
+    let ev = event_for(&app, &r, "totp-enrolled", "0", &secrets).await;
+    assert_eq!(agent_subject(&ev), "root");
+    assert_eq!(ev["outcomeDesc"], "TOTP confirmed with its first code");
 
     // Second login: the MFA page, the same code is refused (same time step), the next works.
     let mut b2 = Browser::new(&app);
     b2.get(&authorize_url("app", "user/*.rs", &c, &[])).await;
     let r = login(&mut b2, "root", PASSWORD).await;
     assert_eq!(location(&r), "/auth/mfa");
+    event_for(&app, &r, "login-pending-mfa", "0", &[PASSWORD]).await;
+    let again = b2.get("/auth/totp").await;
+    assert_eq!(again.status, 400, "enrolled once: {}", text(&again));
+    let ev = event_for(&app, &again, "totp-enrollment-started", "4", &[]).await;
+    assert_eq!(ev["outcomeDesc"], "invalid_request");
     let (_, csrf) = b2.csrf("/auth/mfa").await;
     let r = b2
         .post(
@@ -127,6 +155,11 @@ async fn admins_must_enroll_totp_and_then_pass_it() {
         )
         .await;
     assert_eq!(location(&r), "/auth/consent");
+    event_for(&app, &r, "110122", "0", &[&secret]).await;
+    assert!(
+        events_for(&app, &r, "totp-enrolled").await.is_empty(),
+        "a second factor of an enrolled user is no enrollment"
+    );
 
     // A recovery code works once.
     let mut b3 = Browser::new(&app);
@@ -147,6 +180,35 @@ async fn admins_must_enroll_totp_and_then_pass_it() {
             .status,
         401
     );
+}
+
+/// Fail closed on the second factor: a passing TOTP code whose record cannot be written
+/// answers 503 and ends the session, so nobody is left signed in without the record.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unrecorded_second_factor_signs_nobody_in() {
+    let Some((app, trail)) = common::app_with_lockable_trail().await else {
+        eprintln!("skipped: needs the SQLite backend");
+        return;
+    };
+    public_client(&app, "app", "user/*.rs").await;
+    user(&app, "root", "admin", None, None).await;
+    let (_, c) = pkce();
+    let mut b = Browser::new(&app);
+    b.get(&authorize_url("app", "user/*.rs", &c, &[])).await;
+    let r = login(&mut b, "root", PASSWORD).await;
+    assert_eq!(location(&r), "/auth/totp");
+    let (page, csrf) = b.csrf("/auth/totp").await;
+    let secret = scrape(&text(&page), "<code id=\"totp-secret\">").unwrap();
+    let code = totp_code(&secret, app.now.load(Ordering::SeqCst));
+    let held = ward_store::Store::begin(&trail).await.unwrap();
+    let r = b
+        .post("/auth/totp", &[("csrf", &csrf), ("code", &code)])
+        .await;
+    assert_eq!(r.status, 503, "{}", text(&r));
+    assert!(r.header("location").is_none(), "not sent on to consent");
+    drop(held);
+    let r = b.get("/auth/consent").await;
+    assert_eq!(r.status, 401, "the session was ended: {}", text(&r));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -300,6 +362,20 @@ async fn sessions_time_out_and_forms_need_csrf() {
     let r = b.get("/auth/consent").await;
     assert_eq!(r.status, 401, "automatic logoff after 15 idle minutes");
     assert!(text(&r).contains("session has ended"));
+    let ev = event_for(&app, &r, "session-expired", "0", &[]).await;
+    assert_eq!(ev["outcomeDesc"], "automatic logoff: idle timeout");
+    assert_eq!(
+        (agent_subject(&ev), agent_client(&ev)),
+        ("doc", "app"),
+        "the user and the app of the pending request"
+    );
+    assert_eq!(ev["type"]["code"], "110114");
+    let r = b.get("/auth/consent").await;
+    assert_eq!(r.status, 401);
+    assert!(
+        events_for(&app, &r, "session-expired").await.is_empty(),
+        "recorded once"
+    );
 
     // Absolute timeout: an always-active session still ends after 8 hours.
     let mut b = Browser::new(&app);
@@ -310,12 +386,24 @@ async fn sessions_time_out_and_forms_need_csrf() {
         &[("csrf", &csrf), ("username", "doc"), ("password", PASSWORD)],
     )
     .await;
+    let mut anonymous = Browser::new(&app);
+    anonymous.get("/auth/login").await;
     for _ in 0..47 {
         app.now.fetch_add(10 * 60, Ordering::SeqCst);
         assert_eq!(b.get("/auth/consent").await.status, 200);
     }
     app.now.fetch_add(11 * 60, Ordering::SeqCst);
-    assert_eq!(b.get("/auth/consent").await.status, 401, "absolute timeout");
+    let r = b.get("/auth/consent").await;
+    assert_eq!(r.status, 401, "absolute timeout");
+    let ev = event_for(&app, &r, "session-expired", "0", &[]).await;
+    assert_eq!(ev["outcomeDesc"], "automatic logoff: absolute timeout");
+    assert_eq!(agent_subject(&ev), "doc");
+    let r = anonymous.get("/auth/login").await;
+    assert_eq!(r.status, 200);
+    assert!(
+        events_for(&app, &r, "session-expired").await.is_empty(),
+        "nobody had signed in to that session: no logoff to record"
+    );
 }
 
 /// Signs "doc" in through the pages and redeems an `online_access` grant: the browser (with

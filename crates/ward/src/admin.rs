@@ -1,7 +1,8 @@
 //! `ward user add`, `ward client add`, `ward launch create` and `ward break-glass list|review`:
 //! the admin operations, run locally against the data directory (the server may be running).
-//! Each change is recorded in the audit trail (ClientChanged, UserChanged, BreakGlassReviewed),
-//! success or failure; a change that cannot be recorded is reported as an error.
+//! Each change is recorded in the audit trail (ClientChanged, UserChanged, LaunchCreated,
+//! BreakGlassReviewed), success or failure, and so is the break-glass list read
+//! (AdminListRead); a step that cannot be recorded is reported as an error.
 
 use std::io::BufRead;
 use std::sync::Arc;
@@ -74,11 +75,33 @@ async fn audited<T>(
     result: Result<T, OAuthError>,
     describe: impl FnOnce(&T) -> String,
 ) -> Result<T, StartupError> {
-    let (outcome, desc) = match &result {
-        Ok(v) => (Outcome::Success, describe(v)),
-        Err(e) => (Outcome::from_status(e.status), e.error.to_owned()),
+    audited_about(trail, event, result, |v| {
+        (describe(v), Vec::new(), Vec::new())
+    })
+    .await
+}
+
+/// [`audited`], with the patients (ids) and other resources (references) a success concerns.
+async fn audited_about<T>(
+    trail: &FhirService,
+    event: SecurityEvent,
+    result: Result<T, OAuthError>,
+    describe: impl FnOnce(&T) -> (String, Vec<String>, Vec<String>),
+) -> Result<T, StartupError> {
+    let (outcome, desc, patients, entities) = match &result {
+        Ok(v) => {
+            let (d, p, e) = describe(v);
+            (Outcome::Success, d, p, e)
+        }
+        Err(e) => (
+            Outcome::from_status(e.status),
+            e.error.to_owned(),
+            Vec::new(),
+            Vec::new(),
+        ),
     };
-    let mut rec = crate::audit_cmd::operator_record(trail, event, outcome, Some(desc), Vec::new());
+    let mut rec = crate::audit_cmd::operator_record(trail, event, outcome, Some(desc), patients);
+    rec.entities = entities;
     if event == SecurityEvent::BreakGlassReviewed {
         rec.purpose_of_use = vec!["BTG".into()];
     }
@@ -154,17 +177,29 @@ pub async fn client_add(a: &ClientAddArgs, key: Option<SecretBytes>) -> Result<(
     Ok(())
 }
 
-/// `ward launch create`: prints the launch id.
+/// `ward launch create`: prints the launch id once the launch is recorded (its lifetime,
+/// patient and encounter; never the id).
 #[allow(clippy::print_stdout)]
 pub async fn launch_create(
     a: &LaunchCreateArgs,
     key: Option<SecretBytes>,
 ) -> Result<(), StartupError> {
-    let auth = open(&a.common, key).await?.auth;
-    let l = auth
-        .create_launch(a.patient.clone(), a.encounter.clone(), now())
-        .await
-        .map_err(|e| err(e.description))?;
+    let o = open(&a.common, key).await?;
+    let at = now();
+    let created = o
+        .auth
+        .create_launch(a.patient.clone(), a.encounter.clone(), at)
+        .await;
+    let l = audited_about(&o.trail, SecurityEvent::LaunchCreated, created, |l| {
+        let minutes = (l.expires - at) / 60;
+        let encounter = l.encounter.iter().map(|e| format!("Encounter/{e}"));
+        (
+            format!("launch created, valid for {minutes} minutes"),
+            l.patient.iter().cloned().collect(),
+            encounter.collect(),
+        )
+    })
+    .await?;
     println!("{}", l.id);
     Ok(())
 }
@@ -175,12 +210,22 @@ pub async fn break_glass_list(
     a: &BreakGlassListArgs,
     key: Option<SecretBytes>,
 ) -> Result<(), StartupError> {
-    let auth = open(&a.common, key).await?.auth;
-    let gs = auth
+    let o = open(&a.common, key).await?;
+    let listed = o
+        .auth
         .store()
         .list_break_glass(!a.all)
         .await
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(OAuthError::from);
+    let what = if a.all {
+        "break-glass grants"
+    } else {
+        "unreviewed break-glass grants"
+    };
+    let gs = audited(&o.trail, SecurityEvent::AdminListRead, listed, |gs| {
+        format!("{what} listed ({})", gs.len())
+    })
+    .await?;
     for g in gs {
         println!("{}", serde_json::to_string(&g).unwrap_or_default());
     }

@@ -1,7 +1,9 @@
 //! `ward backup create | verify | restore` for the embedded SQLCipher store
 //! (docs/design/010-backup.md). Each is recorded in an audit trail (HIPAA §164.312(b)): create
-//! and verify in the data directory's trail, a restore in the restored database's trail. If the
-//! record cannot be written, the command fails. PostgreSQL is backed up with its own tools.
+//! and verify in the data directory's trail, a restore in the restored database's trail, and a
+//! refusal in the data directory's trail when it has a database (with none there is no trail
+//! to write to). If the record cannot be written, the command fails. PostgreSQL is backed up
+//! with its own tools.
 
 mod check;
 mod files;
@@ -148,10 +150,14 @@ pub async fn create(a: &BackupCreateArgs, key: Option<SecretBytes>) -> Result<()
     let manifest_path = manifest::path_for(&a.out);
     for p in [&a.out, &manifest_path] {
         if p.symlink_metadata().is_ok() {
-            return Err(err(format!(
+            let message = format!(
                 "{} exists: refusing to overwrite it (choose a new name)",
                 p.display()
-            )));
+            );
+            let shown = p.file_name().unwrap_or_default().to_string_lossy();
+            let desc = format!("create {name}: refused ({shown} exists)");
+            let kind = SecurityEvent::Backup;
+            return Err(refuse(&ctx, kind, Outcome::MinorFailure, desc, message).await);
         }
     }
     let live = ctx
@@ -322,7 +328,7 @@ pub async fn restore(a: &BackupRestoreArgs, key: Option<SecretBytes>) -> Result<
     let ctx = Ctx::load(&a.common, key)?;
     let name = file_name(&a.file)?;
     // Held to the end: no server can start on the directory while its database is swapped.
-    let (_lock, had_db) = lock_for_restore(&ctx, a.force)?;
+    let (_lock, had_db) = lock_for_restore(&ctx, &name, a.force).await?;
     let db = ctx.db();
     let staging = files::with_suffix(&db, &format!(".restore-{}", uuid::Uuid::new_v4().simple()));
     let checked = match check::check(&a.file, &staging, ctx.master()?, now().unix_timestamp()).await
@@ -368,23 +374,35 @@ pub async fn restore(a: &BackupRestoreArgs, key: Option<SecretBytes>) -> Result<
 }
 
 /// Takes the data directory's exclusive lock (refused while a server runs) and refuses to
-/// replace a database without `force`. Returns the lock and whether a database is there.
-fn lock_for_restore(ctx: &Ctx, force: bool) -> Result<(datadir::DirLock, bool), StartupError> {
+/// replace a database without `force`; both refusals are recorded. Returns the lock and
+/// whether a database is there.
+async fn lock_for_restore(
+    ctx: &Ctx,
+    name: &str,
+    force: bool,
+) -> Result<(datadir::DirLock, bool), StartupError> {
     datadir::ensure_private_dir(&ctx.data_dir)?;
-    let lock = datadir::try_lock(&ctx.data_dir, true)?.ok_or_else(|| {
-        err(format!(
+    let refusal = |why: &str, message: String| {
+        let desc = format!("restore from {name}: refused ({why})");
+        let kind = SecurityEvent::Restore;
+        refuse(ctx, kind, Outcome::MinorFailure, desc, message)
+    };
+    let Some(lock) = datadir::try_lock(&ctx.data_dir, true)? else {
+        let message = format!(
             "a ward server is running on {} (it holds {}): stop it, then restore",
             ctx.data_dir.display(),
             datadir::LOCK_FILE
-        ))
-    })?;
+        );
+        return Err(refusal("server running", message).await);
+    };
     let had_db = files::db_present(&ctx.db());
     if had_db && !force {
-        return Err(err(format!(
+        let message = format!(
             "{} already has a database: pass --force to replace it (the current one is kept as \
              ward.db.before-restore-<time>)",
             ctx.data_dir.display()
-        )));
+        );
+        return Err(refusal("database present, no --force", message).await);
     }
     Ok((lock, had_db))
 }
@@ -396,8 +414,24 @@ async fn refused(ctx: &Ctx, name: &str, f: &check::CheckFailure, had_db: bool) -
         return err(message);
     }
     let desc = format!("restore from {name}: refused ({})", f.code());
+    refuse(ctx, SecurityEvent::Restore, f.outcome(), desc, message).await
+}
+
+/// A refusal (`message`), recorded as `event` in the data directory's trail. With no database
+/// there is no trail to record it in (a restore into an empty directory, a backup or a
+/// verification of a directory never served): only the message is returned.
+async fn refuse(
+    ctx: &Ctx,
+    event: SecurityEvent,
+    outcome: Outcome,
+    desc: String,
+    message: String,
+) -> StartupError {
+    if !ctx.db().exists() {
+        return err(message);
+    }
     let recorded = match ctx.open("").await {
-        Ok(live) => record(&live.fhir, SecurityEvent::Restore, f.outcome(), desc).await,
+        Ok(live) => record(&live.fhir, event, outcome, desc).await,
         Err(e) => Err(e.to_string()),
     };
     match recorded {

@@ -6,8 +6,11 @@
 //! restore is refused while a server runs and over a database without --force; with --force it
 //! brings back the data as of the backup, keeps the previous database, and the restored trail
 //! records the restore and passes `ward audit verify`. Backup and verification are AuditEvents
-//! (subtype `backup`), the restore too (subtype `restore`). A trail purged under retention
-//! backs up and restores with its first record in the manifest. PostgreSQL is refused.
+//! (subtype `backup`), the restore too (subtype `restore`), and so are the refusals before
+//! anything is read (an existing --out, a running server, no --force: outcome 4) where the data
+//! directory has a database to record them in; without one nothing is recorded or created.
+//! A trail purged under retention backs up and restores with its first record in the manifest.
+//! PostgreSQL is refused.
 
 #![allow(
     clippy::unwrap_used,
@@ -71,14 +74,24 @@ impl Api {
 
     /// The `outcomeDesc` of every AuditEvent of `subtype`.
     async fn audit_descs(&self, subtype: &str) -> Vec<String> {
+        self.audit_rows(subtype)
+            .await
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect()
+    }
+
+    /// The `outcome` and `outcomeDesc` of every AuditEvent of `subtype`.
+    async fn audit_rows(&self, subtype: &str) -> Vec<(String, String)> {
         let b = self
             .search(&format!("AuditEvent?subtype={subtype}&_count=100"))
             .await;
+        let field = |e: &Value, k: &str| e["resource"][k].as_str().unwrap_or("").to_owned();
         b["entry"]
             .as_array()
             .map(|a| {
                 a.iter()
-                    .map(|e| e["resource"]["outcomeDesc"].as_str().unwrap_or("").into())
+                    .map(|e| (field(e, "outcome"), field(e, "outcomeDesc")))
                     .collect()
             })
             .unwrap_or_default()
@@ -206,6 +219,12 @@ async fn create_verify_restore_with_audit() {
     a.create_patient("before-backup").await;
     create_backup(&data, &good);
     verify_good_and_bad(&data, &dir, &good);
+    let rows = a.audit_rows("backup").await;
+    let refused = (
+        "4".to_owned(),
+        "create ward-1.db: refused (ward-1.db exists)".to_owned(),
+    );
+    assert!(rows.contains(&refused), "the refused overwrite: {rows:?}");
     let descs = a.audit_descs("backup").await;
     for want in [
         "create ward-1.db: audit seq 1..",
@@ -232,6 +251,16 @@ async fn create_verify_restore_with_audit() {
     let text = fails(&data, &["backup", "restore", "--file", s(&good)], &[]);
     assert!(text.contains("pass --force"), "{text}");
     wrong_key_is_refused(tmp.path(), &good);
+    let server = serve(&data);
+    let rows = api(&data, &server.base).audit_rows("restore").await;
+    for why in ["server running", "database present, no --force"] {
+        let want = (
+            "4".to_owned(),
+            format!("restore from ward-1.db: refused ({why})"),
+        );
+        assert!(rows.contains(&want), "{want:?} in {rows:?}");
+    }
+    server.stop();
 
     let text = ok(&data, &["backup", "restore", "--file", s(&good), "--force"]);
     assert!(text.contains("restored ward-1.db"), "{text}");
@@ -330,6 +359,12 @@ async fn backup_under_writes_restores_into_an_empty_directory_with_the_key() {
     std::fs::copy(data.join("keys/master.key"), fresh.join("keys/master.key")).unwrap();
     let text = fails(&fresh, &["backup", "verify", "--file", s(&good)], &[]);
     assert!(text.contains("run `ward backup restore`"), "{text}");
+    let text = fails(&fresh, &["backup", "create", "--out", s(&good)], &[]);
+    assert!(text.contains("refusing to overwrite"), "{text}");
+    assert!(
+        !text.contains("could not be recorded") && !fresh.join("ward.db").exists(),
+        "no trail to record in, and none is made for it: {text}"
+    );
     let text = ok(&fresh, &["backup", "restore", "--file", s(&good)]);
     assert!(text.contains("restored b.db"), "{text}");
     assert!(ok(&fresh, &["audit", "verify"]).contains("audit trail OK"));

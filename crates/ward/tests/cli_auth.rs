@@ -2,8 +2,9 @@
 //! contract"): `ward user add` (password from stdin, stored as Argon2id — never in clear on
 //! disk), `ward client add` (public, confidential with a secret shown once, backend with a JWKS
 //! file), `ward launch create`, `ward break-glass list`, and the discovery documents and login
-//! page served over TLS with their CSP. Each user, client and token change made at the console
-//! is in the audit trail (UserChanged, ClientChanged, TokenIssued), failures included.
+//! page served over TLS with their CSP. Each user, client, launch and token change made at the
+//! console is in the audit trail (UserChanged, ClientChanged, LaunchCreated, TokenIssued),
+//! failures included, and so is the break-glass list read (AdminListRead).
 
 #![allow(
     clippy::unwrap_used,
@@ -239,7 +240,14 @@ async fn admin_commands_and_discovery_over_tls() {
         None,
     );
     assert!(o.status.success(), "{}", out(&o));
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim().len(), 43);
+    let launch_id = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    assert_eq!(launch_id.len(), 43);
+    let o = ward(
+        &data,
+        &["launch", "create", "--patient", "not an id!"],
+        None,
+    );
+    assert!(!o.status.success(), "{}", out(&o));
     let o = ward(&data, &["break-glass", "list"], None);
     assert!(o.status.success() && o.stdout.is_empty(), "{}", out(&o));
 
@@ -306,7 +314,7 @@ async fn admin_commands_and_discovery_over_tls() {
     assert!(o.status.success(), "{}", out(&o));
     let token = String::from_utf8_lossy(&o.stdout).trim().to_owned();
     let events = |subtype: &'static str| {
-        let (http, base, token) = (&http, &base, &token);
+        let (http, base, token, launch_id) = (&http, &base, &token, &launch_id);
         async move {
             let r = http
                 .get(format!("{base}/AuditEvent?subtype={subtype}&_count=100"))
@@ -317,6 +325,10 @@ async fn admin_commands_and_discovery_over_tls() {
             assert_eq!(r.status(), 200);
             let text = r.text().await.unwrap();
             assert!(!text.contains(password), "no password in the trail");
+            assert!(
+                !text.contains(launch_id.as_str()),
+                "no launch id in the trail"
+            );
             let bundle: serde_json::Value = serde_json::from_str(&text).unwrap();
             let rows: Vec<(String, String, String)> = bundle["entry"]
                 .as_array()
@@ -358,6 +370,20 @@ async fn admin_commands_and_discovery_over_tls() {
     }
     let refused = clients.iter().filter(|c| c.0 == "4").count();
     assert_eq!(refused, 2, "bad JWKS, no keys: {clients:?}");
+    let launches = by_operator(events("launch-created").await);
+    assert_eq!(
+        launches,
+        [
+            pair("0", "launch created, valid for 60 minutes"),
+            pair("4", "invalid_request")
+        ],
+        "the launch, and the one refused for its patient id"
+    );
+    let lists = by_operator(events("admin-list-read").await);
+    assert_eq!(
+        lists,
+        [pair("0", "unreviewed break-glass grants listed (0)")]
+    );
     let tokens = events("token-issued").await;
     assert!(
         tokens

@@ -79,11 +79,32 @@ pub(crate) fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
 }
 
 /// An authorization request that failed: before the redirect URI is trusted the error is shown
-/// on a page; after, the browser is sent back to the app with `error`.
+/// on a page; after, the browser is sent back to the app (`to`, with `error` in its query).
 #[derive(Debug, Clone)]
 pub enum AuthorizeFailure {
     Show(OAuthError),
-    Redirect(String),
+    Redirect { to: String, error: OAuthError },
+}
+
+impl AuthorizeFailure {
+    /// The error, whichever way it is answered.
+    pub fn error(&self) -> &OAuthError {
+        match self {
+            Self::Show(e) | Self::Redirect { error: e, .. } => e,
+        }
+    }
+}
+
+/// An approved authorization request: where the browser goes (with the code), and what the
+/// code grants.
+#[derive(Debug, Clone)]
+pub struct Approval {
+    /// The redirect URL back to the app, carrying the code (secret; never logged).
+    pub redirect: String,
+    /// The scopes granted (those offered and left ticked).
+    pub scope: String,
+    /// The patient in context, if any.
+    pub patient: Option<String>,
 }
 
 impl AuthServer {
@@ -113,8 +134,9 @@ impl AuthServer {
             }
         };
         let state = p.state.clone();
-        let fail = |e: OAuthError| {
-            AuthorizeFailure::Redirect(error_redirect(&redirect_uri, &e, state.as_deref()))
+        let fail = |e: OAuthError| AuthorizeFailure::Redirect {
+            to: error_redirect(&redirect_uri, &e, state.as_deref()),
+            error: e,
         };
         self.check_request(p, &client).map_err(fail)?;
         let (launch_patient, launch_encounter, ehr_launch) = match &p.launch {
@@ -257,14 +279,14 @@ impl AuthServer {
     }
 
     /// Issues the authorization code for the scopes the user left ticked; returns the redirect
-    /// URL back to the app.
+    /// URL back to the app and what the code grants.
     pub async fn approve(
         &self,
         session: &SessionRecord,
         req: &AuthRequest,
         ticked: &[String],
         now: i64,
-    ) -> Result<String, OAuthError> {
+    ) -> Result<Approval, OAuthError> {
         let user = self
             .session_user(session)
             .await?
@@ -283,7 +305,7 @@ impl AuthServer {
             .filter(|w| ticked.contains(w))
             .cloned()
             .collect();
-        let scope = ScopeSet::from_parts(kept, other);
+        let scope = ScopeSet::from_parts(kept, other).to_scope_string();
         let patient = Self::patient_context(req, &user);
         let code = random_token()?;
         let record = CodeRecord {
@@ -293,7 +315,7 @@ impl AuthServer {
             redirect_uri: req.redirect_uri.clone(),
             code_challenge: req.code_challenge.clone(),
             user_id: user.id.clone(),
-            scope: scope.to_scope_string(),
+            scope: scope.clone(),
             patient: patient.clone(),
             encounter: req.launch_encounter.clone(),
             fhir_user: user.fhir_user.clone(),
@@ -308,7 +330,11 @@ impl AuthServer {
         if let Some(s) = &req.state {
             q.push(("state", s));
         }
-        Ok(with_query(&req.redirect_uri, &q))
+        Ok(Approval {
+            redirect: with_query(&req.redirect_uri, &q),
+            scope,
+            patient,
+        })
     }
 }
 

@@ -28,6 +28,37 @@ pub enum LoginOutcome {
     Locked,
 }
 
+/// Which timeout ended a login session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionTimeout {
+    /// No activity for the idle timeout (automatic logoff).
+    Idle,
+    /// Older than the absolute timeout, however active.
+    Absolute,
+}
+
+/// What a session cookie names.
+#[derive(Debug, Clone)]
+pub enum SessionCheck {
+    /// A live session (its idle timer restarted).
+    Live(SessionRecord),
+    /// A session that had timed out; it has just been deleted (automatic logoff). Reported
+    /// once: the next request with the cookie finds nothing.
+    Expired(SessionRecord, SessionTimeout),
+    /// No such session (never existed, logged out, or pruned).
+    Unknown,
+}
+
+impl SessionCheck {
+    /// The live session, if any.
+    pub fn live(self) -> Option<SessionRecord> {
+        match self {
+            Self::Live(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 fn user_key(username: &str) -> String {
     format!("login/user/{}", username.to_lowercase())
 }
@@ -59,24 +90,28 @@ impl AuthServer {
     }
 
     /// The session named by `cookie`, if it exists and has not timed out; touching it restarts
-    /// the idle timer. A timed-out session is deleted (automatic logoff).
-    pub async fn load_session(
-        &self,
-        cookie: &str,
-        now: i64,
-    ) -> Result<Option<SessionRecord>, OAuthError> {
+    /// the idle timer. A timed-out session is deleted (automatic logoff) and reported as
+    /// [`SessionCheck::Expired`], for the audit trail.
+    pub async fn load_session(&self, cookie: &str, now: i64) -> Result<SessionCheck, OAuthError> {
         let hash = token_hash(cookie);
         let Some(mut s) = self.store.get_session(&hash).await? else {
-            return Ok(None);
+            return Ok(SessionCheck::Unknown);
         };
-        let s_ = &self.settings;
-        if now - s.last_seen > s_.session_idle || now - s.created > s_.session_absolute {
+        let st = &self.settings;
+        let timeout = if now - s.created > st.session_absolute {
+            Some(SessionTimeout::Absolute)
+        } else if now - s.last_seen > st.session_idle {
+            Some(SessionTimeout::Idle)
+        } else {
+            None
+        };
+        if let Some(t) = timeout {
             self.store.delete_session(&hash).await?;
-            return Ok(None);
+            return Ok(SessionCheck::Expired(s, t));
         }
         s.last_seen = now;
         self.store.put_session(&s).await?;
-        Ok(Some(s))
+        Ok(SessionCheck::Live(s))
     }
 
     /// Saves a changed session.

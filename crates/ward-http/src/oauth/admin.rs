@@ -2,7 +2,8 @@
 //! `ward user add`, `ward launch create` and break-glass review commands. It needs a bearer
 //! token of an operator (`ward token issue`) or of a user with the admin role (who logged in
 //! with MFA, which the role requires) holding the `ward:admin` scope, which only clients
-//! registered for it can obtain.
+//! registered for it can obtain. Every change, launch and list read is recorded; an answer
+//! whose record cannot be written is 503, with nothing in it.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -14,7 +15,7 @@ use serde_json::{Value, json};
 use ward_audit::SecurityEvent;
 use ward_auth::oauth::{NewClient, NewUser, OAuthError};
 use ward_auth::{Principal, PrincipalKind};
-use ward_store::auth::{BreakGlassRecord, ClientRecord, UserRecord};
+use ward_store::auth::{BreakGlassRecord, ClientRecord, LaunchRecord, UserRecord};
 
 use super::audit::{self, Caller, Event, Reply};
 use super::web::oauth_error;
@@ -144,19 +145,45 @@ pub(crate) async fn add_client(
     audit::guard(&app, &caller, ev, Reply::Json, resp).await
 }
 
+/// Answers a list read once it is recorded (`admin-list-read`: what was listed and how many,
+/// the patients linked to listed users), or its failure.
+async fn listed<T>(
+    app: &AppState,
+    caller: &Caller,
+    p: &Principal,
+    what: &str,
+    rows: Result<Vec<T>, ward_store::StoreError>,
+    row: impl Fn(&T) -> Value,
+    patient: impl Fn(&T) -> Option<String>,
+) -> Response {
+    let rows = rows.map_err(OAuthError::from);
+    let kind = SecurityEvent::AdminListRead;
+    let ev = Event::result(kind, audit::of_principal(p), &rows, |rs| {
+        format!("{what} listed ({})", rs.len())
+    });
+    let (ev, resp) = match rows {
+        Ok(rs) => {
+            let patients = rs.iter().filter_map(&patient).collect();
+            let body = Json(json!(rs.iter().map(row).collect::<Vec<_>>())).into_response();
+            (ev.about(patients, Vec::new()), body)
+        }
+        Err(e) => (ev, oauth_error(&e)),
+    };
+    audit::guard(app, caller, ev, Reply::Json, resp).await
+}
+
 /// `GET /auth/admin/clients`.
 pub(crate) async fn list_clients(
     State(app): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = admin(&app, &caller, &headers).await {
-        return r;
-    }
-    match app.auth.store().list_clients().await {
-        Ok(cs) => Json(json!(cs.iter().map(client_json).collect::<Vec<_>>())).into_response(),
-        Err(e) => oauth_error(&e.into()),
-    }
+    let p = match admin(&app, &caller, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let rows = app.auth.store().list_clients().await;
+    listed(&app, &caller, &p, "clients", rows, client_json, |_| None).await
 }
 
 #[derive(Deserialize)]
@@ -215,19 +242,28 @@ pub(crate) async fn list_users(
     caller: Caller,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = admin(&app, &caller, &headers).await {
-        return r;
-    }
-    match app.auth.store().list_users().await {
-        Ok(us) => Json(json!(us.iter().map(user_json).collect::<Vec<_>>())).into_response(),
-        Err(e) => oauth_error(&e.into()),
-    }
+    let p = match admin(&app, &caller, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let rows = app.auth.store().list_users().await;
+    let patient = |u: &UserRecord| u.patient.clone();
+    listed(&app, &caller, &p, "users", rows, user_json, patient).await
 }
 
 #[derive(Deserialize)]
 struct LaunchBody {
     patient: Option<String>,
     encounter: Option<String>,
+}
+
+/// The record of a created launch: its lifetime and the patient and encounter in its context
+/// (as entities), never the launch id (which opens that context to an app).
+fn launch_event(ev: Event, l: &LaunchRecord, now: i64) -> Event {
+    let minutes = (l.expires - now) / 60;
+    let encounter = l.encounter.iter().map(|e| format!("Encounter/{e}"));
+    ev.desc(format!("launch created, valid for {minutes} minutes"))
+        .about(l.patient.iter().cloned().collect(), encounter.collect())
 }
 
 /// `POST /auth/admin/launches`.
@@ -237,27 +273,29 @@ pub(crate) async fn create_launch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = admin(&app, &caller, &headers).await {
-        return r;
-    }
-    let Some(b) = body_json::<LaunchBody>(&body) else {
-        return oauth_error(&bad_json());
+    let p = match admin(&app, &caller, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
-    match app
-        .auth
-        .create_launch(b.patient, b.encounter, (app.now)())
-        .await
-    {
-        Ok(l) => (
-            StatusCode::CREATED,
-            Json(
-                json!({"launch": l.id, "patient": l.patient, "encounter": l.encounter,
-                "expires": l.expires}),
-            ),
-        )
-            .into_response(),
-        Err(e) => oauth_error(&e),
-    }
+    let now = (app.now)();
+    let created = match body_json::<LaunchBody>(&body) {
+        Some(b) => app.auth.create_launch(b.patient, b.encounter, now).await,
+        None => Err(bad_json()),
+    };
+    let kind = SecurityEvent::LaunchCreated;
+    let (ev, resp) = match created {
+        Ok(l) => {
+            let body = json!({"launch": l.id, "patient": l.patient, "encounter": l.encounter,
+                "expires": l.expires});
+            let ev = launch_event(Event::ok(kind, audit::of_principal(&p)), &l, now);
+            (ev, (StatusCode::CREATED, Json(body)).into_response())
+        }
+        Err(e) => (
+            Event::failed(kind, audit::of_principal(&p), &e),
+            oauth_error(&e),
+        ),
+    };
+    audit::guard(&app, &caller, ev, Reply::Json, resp).await
 }
 
 #[derive(Deserialize)]
@@ -273,13 +311,17 @@ pub(crate) async fn list_break_glass(
     headers: HeaderMap,
     Query(q): Query<PendingQuery>,
 ) -> Response {
-    if let Err(r) = admin(&app, &caller, &headers).await {
-        return r;
-    }
-    match app.auth.store().list_break_glass(!q.all).await {
-        Ok(gs) => Json(json!(gs.iter().map(break_glass_json).collect::<Vec<_>>())).into_response(),
-        Err(e) => oauth_error(&e.into()),
-    }
+    let p = match admin(&app, &caller, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let rows = app.auth.store().list_break_glass(!q.all).await;
+    let what = if q.all {
+        "break-glass grants"
+    } else {
+        "unreviewed break-glass grants"
+    };
+    listed(&app, &caller, &p, what, rows, break_glass_json, |_| None).await
 }
 
 #[derive(Deserialize, Default)]

@@ -1,5 +1,6 @@
-//! Security AuditEvents of the authorization server (logins, MFA, lockout, logout, tokens,
-//! break-glass, client and user changes), made durable through
+//! Security AuditEvents of the authorization server (authorization requests, consent, logins,
+//! MFA and its enrollment, lockout, logout and automatic logoff, tokens, break-glass, client,
+//! user and launch changes, admin list reads), made durable through
 //! [`ward_core::FhirService::audit_security`] before the answer leaves. When a record cannot be
 //! written the caller gets 503 and no token, cookie or result. Records never hold passwords,
 //! codes, tokens, secrets or free text a user typed (reasons, notes).
@@ -22,7 +23,7 @@ use crate::layers::RequestId;
 /// Longest caller-supplied text (user name, client id, user agent) a record keeps.
 const MAX_TEXT: usize = 256;
 
-fn clip(s: &str) -> String {
+pub(crate) fn clip(s: &str) -> String {
     s.chars().take(MAX_TEXT).collect()
 }
 
@@ -97,6 +98,9 @@ pub(crate) struct Event {
     desc: Option<String>,
     actor: Actor,
     purpose: Vec<String>,
+    /// Ids of the patients concerned, and references of other resources concerned.
+    patients: Vec<String>,
+    entities: Vec<String>,
 }
 
 impl Event {
@@ -107,6 +111,8 @@ impl Event {
             desc: None,
             actor,
             purpose: Vec::new(),
+            patients: Vec::new(),
+            entities: Vec::new(),
         }
     }
 
@@ -125,6 +131,16 @@ impl Event {
             outcome: Outcome::from_status(e.status),
             desc: Some(e.error.to_owned()),
             ..Self::ok(kind, actor)
+        }
+    }
+
+    /// A failure answered with `e`, described by its code and its description — only for
+    /// errors whose descriptions are fixed phrases (never caller input), as the authorization
+    /// request's are.
+    pub(crate) fn failed_because(kind: SecurityEvent, actor: Actor, e: &OAuthError) -> Self {
+        Self {
+            desc: Some(clip(&format!("{}: {}", e.error, e.description))),
+            ..Self::failed(kind, actor, e)
         }
     }
 
@@ -151,6 +167,13 @@ impl Event {
 
     pub(crate) fn desc(mut self, d: String) -> Self {
         self.desc = Some(d);
+        self
+    }
+
+    /// Names the patients (ids) and other resources (references) the event concerns.
+    pub(crate) fn about(mut self, patients: Vec<String>, entities: Vec<String>) -> Self {
+        self.patients = patients;
+        self.entities = entities;
         self
     }
 
@@ -201,8 +224,8 @@ pub(crate) async fn record(app: &AppState, caller: &Caller, ev: Event) -> Result
         actor,
         purpose_of_use: ev.purpose,
         request_id: caller.request_id.clone(),
-        entities: Vec::new(),
-        patients: Vec::new(),
+        entities: ev.entities,
+        patients: ev.patients,
         query: None,
         server: app.fhir.config().base_url.clone(),
     };
@@ -247,7 +270,7 @@ pub(crate) struct Attempt<'a> {
 /// Records an attempt: `Login` once the session is fully signed in (no second factor due), the
 /// failure for a wrong secret — and `Lockout` too when that failure engaged the lock — and
 /// `Lockout` for an attempt refused while locked. A right password whose second factor is
-/// still to come records nothing yet.
+/// still to come is `LoginPendingMfa`, so that one whose second factor never follows shows.
 pub(crate) async fn attempt(
     app: &AppState,
     caller: &Caller,
@@ -258,7 +281,11 @@ pub(crate) async fn attempt(
         LoginOutcome::Ok(v) if v.record.mfa_done => {
             record(app, caller, Event::ok(SecurityEvent::Login, a.who)).await
         }
-        LoginOutcome::Ok(_) => Ok(()),
+        LoginOutcome::Ok(_) => {
+            let ev = Event::ok(SecurityEvent::LoginPendingMfa, a.who)
+                .desc("password accepted; second factor pending".into());
+            record(app, caller, ev).await
+        }
         LoginOutcome::Locked => {
             let ev = Event::refused(Lockout, a.who, "attempt refused while locked");
             record(app, caller, ev).await

@@ -4,6 +4,7 @@
 
 mod admin;
 mod audit;
+mod authorize;
 mod endpoints;
 mod pages;
 mod picker;
@@ -42,7 +43,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/auth/static/ward.css", get(endpoints::stylesheet))
         .route(
             "/auth/authorize",
-            get(pages::authorize_get).post(pages::authorize_post),
+            get(authorize::authorize_get).post(authorize::authorize_post),
         )
         .route("/auth/login", get(pages::login_get).post(pages::login_post))
         .route("/auth/mfa", get(pages::mfa_get).post(pages::mfa_post))
@@ -53,7 +54,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route(
             "/auth/consent",
-            get(pages::consent_get).post(pages::consent_post),
+            get(authorize::consent_get).post(authorize::consent_post),
         )
         .route("/auth/logout", post(pages::logout))
         .route(

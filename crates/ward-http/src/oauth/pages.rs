@@ -1,23 +1,23 @@
-//! The login, MFA, TOTP enrollment, patient picker, consent, logout and break-glass pages,
-//! server-rendered with askama (auto-escaped), CSRF-protected, with a page-specific CSP.
-//! Each handler loads the session, calls the authorization server once and renders or
-//! redirects.
+//! The login, MFA, TOTP enrollment, patient picker, logout and break-glass pages,
+//! server-rendered with askama (auto-escaped), CSRF-protected, with a page-specific CSP, and
+//! the session helpers the pages share (a timed-out session is recorded as an automatic
+//! logoff). Each handler loads the session, calls the authorization server once and renders
+//! or redirects.
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use ward_audit::{Actor, SecurityEvent};
 use ward_auth::oauth::{
-    AuthRequest, AuthorizeFailure, AuthorizeParams, ConsentItem, LoginOutcome, NextStep,
-    OAuthError, error_redirect,
+    AuthRequest, LoginOutcome, NextStep, OAuthError, SessionCheck, SessionTimeout,
 };
 use ward_store::auth::SessionRecord;
 
 use super::audit::{self, Attempt, Caller, Event, Reply};
-use super::web::{check_csrf, cookie, form, html, pairs, see_other, set_cookie};
+use super::web::{check_csrf, cookie, form, html, see_other, set_cookie};
 use crate::AppState;
 
 #[derive(Template)]
@@ -65,17 +65,6 @@ pub(crate) struct PickRow {
 }
 
 #[derive(Template)]
-#[template(path = "consent.html")]
-struct ConsentPage<'a> {
-    error: &'a str,
-    csrf: &'a str,
-    client: &'a str,
-    patient: &'a str,
-    items: &'a [ConsentItem],
-    break_glass: bool,
-}
-
-#[derive(Template)]
 #[template(path = "message.html")]
 pub(crate) struct MessagePage<'a> {
     pub error: &'a str,
@@ -92,7 +81,7 @@ struct BreakGlassPage<'a> {
     max_minutes: i64,
 }
 
-fn render(status: StatusCode, t: &impl Template, form_target: Option<&str>) -> Response {
+pub(super) fn render(status: StatusCode, t: &impl Template, form_target: Option<&str>) -> Response {
     match t.render() {
         Ok(body) => html(status, body, form_target),
         Err(_) => html(
@@ -114,32 +103,56 @@ pub(crate) fn message(status: StatusCode, heading: &str, text: &str, csrf: &str)
     render(status, &page, None)
 }
 
-fn failure(e: &OAuthError) -> Response {
+pub(super) fn failure(e: &OAuthError) -> Response {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
     message(status, "The request cannot continue", &e.description, "")
 }
 
-/// The live session named by the request's cookie.
-async fn session(app: &AppState, headers: &HeaderMap) -> Result<SessionRecord, Response> {
-    let expired = || {
+/// The live session named by the request's cookie, if any. A session found timed out has just
+/// been ended (automatic logoff); if somebody had signed in to it, that is recorded first
+/// (`session-expired`), and when it cannot be, the answer is the 503 page.
+pub(super) async fn cookie_session(
+    app: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+) -> Result<Option<SessionRecord>, Response> {
+    let Some(c) = cookie(headers) else {
+        return Ok(None);
+    };
+    match app.auth.load_session(&c, (app.now)()).await {
+        Ok(SessionCheck::Live(s)) => Ok(Some(s)),
+        Ok(SessionCheck::Expired(s, t)) if s.user_id.is_some() => {
+            let desc = match t {
+                SessionTimeout::Idle => "automatic logoff: idle timeout",
+                SessionTimeout::Absolute => "automatic logoff: absolute timeout",
+            };
+            let (who, _) = session_actor(app, &s).await;
+            let ev = Event::ok(SecurityEvent::SessionExpired, who).desc(desc.into());
+            audit::record(app, caller, ev).await.map_err(|u| u.page())?;
+            Ok(None)
+        }
+        Ok(SessionCheck::Expired(..) | SessionCheck::Unknown) => Ok(None),
+        Err(e) => Err(failure(&e)),
+    }
+}
+
+/// The live session named by the request's cookie, or the "session has ended" page.
+pub(super) async fn session(
+    app: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+) -> Result<SessionRecord, Response> {
+    cookie_session(app, caller, headers).await?.ok_or_else(|| {
         message(
             StatusCode::UNAUTHORIZED,
             "Your session has ended",
             "You were signed out after a period of inactivity, or the session expired. Go back to the app and start again.",
             "",
         )
-    };
-    let Some(c) = cookie(headers) else {
-        return Err(expired());
-    };
-    match app.auth.load_session(&c, (app.now)()).await {
-        Ok(Some(s)) => Ok(s),
-        Ok(None) => Err(expired()),
-        Err(e) => Err(failure(&e)),
-    }
+    })
 }
 
-fn pending(s: &SessionRecord) -> Option<AuthRequest> {
+pub(super) fn pending(s: &SessionRecord) -> Option<AuthRequest> {
     s.pending
         .as_deref()
         .and_then(|p| serde_json::from_str(p).ok())
@@ -147,7 +160,7 @@ fn pending(s: &SessionRecord) -> Option<AuthRequest> {
 
 /// The session's user as an audit actor (with the app of the pending request), and the user
 /// name; the default actor when nobody is signed in.
-async fn session_actor(app: &AppState, s: &SessionRecord) -> (Actor, String) {
+pub(super) async fn session_actor(app: &AppState, s: &SessionRecord) -> (Actor, String) {
     let client = pending(s).map(|r| r.client_id);
     match app.auth.session_user(s).await {
         Ok(Some(u)) => (audit::of_user(&u, client.as_deref()), u.username),
@@ -166,7 +179,7 @@ fn step_url(step: &NextStep) -> &'static str {
 }
 
 /// Where a session goes next: the pending request's next page, or the signed-in page.
-async fn advance(app: &AppState, s: &SessionRecord) -> Response {
+pub(super) async fn advance(app: &AppState, s: &SessionRecord) -> Response {
     let Some(req) = pending(s) else {
         return match app.auth.session_user(s).await {
             Ok(Some(u)) if !s.mfa_done && u.totp_confirmed => see_other("/auth/mfa"),
@@ -188,62 +201,16 @@ async fn advance(app: &AppState, s: &SessionRecord) -> Response {
     }
 }
 
-/// `GET /auth/authorize`.
-pub(crate) async fn authorize_get(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    Query(p): Query<AuthorizeParams>,
-) -> Response {
-    authorize(app, headers, p).await
-}
-
-/// `POST /auth/authorize` (SMART `authorize-post`).
-pub(crate) async fn authorize_post(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match form::<AuthorizeParams>(&body) {
-        Ok(p) => authorize(app, headers, p).await,
-        Err(e) => failure(&e),
-    }
-}
-
-async fn authorize(app: AppState, headers: HeaderMap, p: AuthorizeParams) -> Response {
-    let now = (app.now)();
-    let req = match app.auth.validate_authorize(&p, now).await {
-        Ok(r) => r,
-        Err(AuthorizeFailure::Show(e)) => return failure(&e),
-        Err(AuthorizeFailure::Redirect(url)) => return see_other(&url),
-    };
-    let existing = match cookie(&headers) {
-        Some(c) => app.auth.load_session(&c, now).await.ok().flatten(),
-        None => None,
-    };
-    let (mut s, new_cookie) = match existing {
-        Some(s) => (s, None),
-        None => match app.auth.new_session(now).await {
-            Ok(v) => (v.record, Some(v.cookie)),
-            Err(e) => return failure(&e),
-        },
-    };
-    s.pending = serde_json::to_string(&req).ok();
-    if let Err(e) = app.auth.save_session(&s).await {
-        return failure(&e);
-    }
-    let mut r = advance(&app, &s).await;
-    if let Some(c) = new_cookie {
-        set_cookie(&mut r, &c, app.auth.settings().session_absolute);
-    }
-    r
-}
-
 /// `GET /auth/login`.
-pub(crate) async fn login_get(State(app): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn login_get(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Response {
     let now = (app.now)();
-    let existing = match cookie(&headers) {
-        Some(c) => app.auth.load_session(&c, now).await.ok().flatten(),
-        None => None,
+    let existing = match cookie_session(&app, &caller, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
     };
     let (s, new_cookie) = match existing {
         Some(s) => (s, None),
@@ -281,7 +248,7 @@ pub(crate) async fn login_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let s = match session(&app, &headers).await {
+    let s = match session(&app, &caller, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -342,8 +309,12 @@ pub(crate) async fn login_post(
 }
 
 /// `GET /auth/mfa`.
-pub(crate) async fn mfa_get(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    match session(&app, &headers).await {
+pub(crate) async fn mfa_get(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Response {
+    match session(&app, &caller, &headers).await {
         Ok(s) if s.user_id.is_some() => render(
             StatusCode::OK,
             &MfaPage {
@@ -364,14 +335,15 @@ struct CodeForm {
     code: String,
 }
 
-/// `POST /auth/mfa` and `POST /auth/totp` (enrollment confirmation).
+/// `POST /auth/mfa` and `POST /auth/totp` (enrollment confirmation, recorded as
+/// `totp-enrolled` when its first code passes).
 pub(crate) async fn mfa_post(
     State(app): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut s = match session(&app, &headers).await {
+    let mut s = match session(&app, &caller, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -384,19 +356,19 @@ pub(crate) async fn mfa_post(
     }
     let now = (app.now)();
     let (who, username) = session_actor(&app, &s).await;
+    let enrolling = matches!(app.auth.session_user(&s).await, Ok(Some(u)) if !u.totp_confirmed);
     let outcome = app
         .auth
         .verify_mfa(&mut s, &f.code, &caller.addr, now)
         .await;
     if let Ok(o) = &outcome {
-        let failed = SecurityEvent::MfaFailed;
         let a = Attempt {
-            failed,
+            failed: SecurityEvent::MfaFailed,
             outcome: o,
             who,
             username: &username,
         };
-        if let Err(u) = audit::attempt(&app, &caller, a).await {
+        if let Err(u) = second_factor_recorded(&app, &caller, &s, a, enrolling).await {
             return u.page();
         }
     }
@@ -419,13 +391,52 @@ pub(crate) async fn mfa_post(
     render(status, &page, None)
 }
 
-/// `GET /auth/totp`: starts enrollment and shows the QR code and recovery codes once.
-pub(crate) async fn totp_get(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let s = match session(&app, &headers).await {
+/// Records a second-factor attempt, and the enrollment a passing one completes. A passing one
+/// that cannot be recorded ends the session (its second factor was already marked done), so
+/// nobody is signed in without the record.
+async fn second_factor_recorded(
+    app: &AppState,
+    caller: &Caller,
+    s: &SessionRecord,
+    a: Attempt<'_>,
+    enrolling: bool,
+) -> Result<(), audit::Unrecorded> {
+    let passed = matches!(a.outcome, LoginOutcome::Ok(_));
+    let mut recorded = Ok(());
+    if enrolling && passed {
+        let ev = Event::ok(SecurityEvent::TotpEnrolled, a.who.clone())
+            .desc("TOTP confirmed with its first code".into());
+        recorded = audit::record(app, caller, ev).await;
+    }
+    if recorded.is_ok() {
+        recorded = audit::attempt(app, caller, a).await;
+    }
+    if recorded.is_err()
+        && passed
+        && let Err(e) = app.auth.store().delete_session(&s.id_hash).await
+    {
+        tracing::error!(code = e.code(), "an unrecorded sign-in could not be ended");
+    }
+    recorded
+}
+
+/// `GET /auth/totp`: starts enrollment and shows the QR code and recovery codes once — only
+/// once the start is recorded (`totp-enrollment-started`; never the secret or the codes).
+pub(crate) async fn totp_get(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Response {
+    let s = match session(&app, &caller, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    match app.auth.begin_enrollment(&s).await {
+    let (who, _) = session_actor(&app, &s).await;
+    let started = app.auth.begin_enrollment(&s).await;
+    let ev = Event::result(SecurityEvent::TotpEnrollmentStarted, who, &started, |_| {
+        "TOTP secret and recovery codes issued".into()
+    });
+    let resp = match started {
         Ok(en) => {
             let page = EnrollPage {
                 error: "",
@@ -437,7 +448,8 @@ pub(crate) async fn totp_get(State(app): State<AppState>, headers: HeaderMap) ->
             render(StatusCode::OK, &page, None)
         }
         Err(e) => failure(&e),
-    }
+    };
+    audit::guard(&app, &caller, ev, Reply::Page, resp).await
 }
 
 #[derive(Deserialize)]
@@ -457,11 +469,12 @@ pub(crate) struct PickQuery {
 /// (so it is authorized and audited like any other search).
 pub(crate) async fn patient_get(
     State(app): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     source: super::SourceAddr,
     axum::extract::Query(q): axum::extract::Query<PickQuery>,
 ) -> Response {
-    let s = match session(&app, &headers).await {
+    let s = match session(&app, &caller, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -492,11 +505,12 @@ pub(crate) async fn patient_get(
 /// `POST /auth/patient`.
 pub(crate) async fn patient_post(
     State(app): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     source: super::SourceAddr,
     body: Bytes,
 ) -> Response {
-    let mut s = match session(&app, &headers).await {
+    let mut s = match session(&app, &caller, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -547,86 +561,6 @@ pub(crate) async fn patient_post(
     advance(&app, &s).await
 }
 
-/// The origin (`scheme://host:port`) of a redirect URI, for the consent page's CSP.
-fn origin(uri: &str) -> Option<String> {
-    let (scheme, rest) = uri.split_once("://")?;
-    let host = rest.split(['/', '?', '#']).next()?;
-    Some(format!("{scheme}://{host}"))
-}
-
-/// `GET /auth/consent`.
-pub(crate) async fn consent_get(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let s = match session(&app, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let (Some(req), Ok(Some(user))) = (pending(&s), app.auth.session_user(&s).await) else {
-        return see_other("/auth/login");
-    };
-    if !s.mfa_done {
-        return see_other("/auth/mfa");
-    }
-    let items = match app.auth.consent_items(&req, &user).await {
-        Ok(i) => i,
-        Err(e) => return failure(&e),
-    };
-    let patient = ward_auth::oauth::AuthServer::patient_context(&req, &user).unwrap_or_default();
-    let btg = app
-        .auth
-        .break_glass_active(&user.id, (app.now)())
-        .await
-        .unwrap_or(false);
-    let page = ConsentPage {
-        error: "",
-        csrf: &s.csrf,
-        client: &req.client_id,
-        patient: &patient,
-        items: &items,
-        break_glass: btg,
-    };
-    render(StatusCode::OK, &page, origin(&req.redirect_uri).as_deref())
-}
-
-/// `POST /auth/consent`: allow (with the ticked scopes) or deny; back to the app either way.
-pub(crate) async fn consent_post(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let mut s = match session(&app, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let fields = match pairs(&body) {
-        Ok(f) => f,
-        Err(e) => return failure(&e),
-    };
-    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    if let Err(e) = check_csrf(&s, get("csrf")) {
-        return failure(&e);
-    }
-    let Some(req) = pending(&s) else {
-        return see_other("/auth/login");
-    };
-    s.pending = None;
-    if let Err(e) = app.auth.save_session(&s).await {
-        return failure(&e);
-    }
-    if get("decision") != Some("allow") {
-        let e = OAuthError::access_denied("the user denied access");
-        return see_other(&error_redirect(&req.redirect_uri, &e, req.state.as_deref()));
-    }
-    let ticked: Vec<String> = fields
-        .iter()
-        .filter(|(n, _)| n == "scope")
-        .map(|(_, v)| v.clone())
-        .collect();
-    match app.auth.approve(&s, &req, &ticked, (app.now)()).await {
-        Ok(url) => see_other(&url),
-        Err(e) => see_other(&error_redirect(&req.redirect_uri, &e, req.state.as_deref())),
-    }
-}
-
 /// `POST /auth/logout`: the session ends even when the logout cannot be recorded (the caller
 /// is then told so with 503).
 pub(crate) async fn logout(
@@ -635,7 +569,7 @@ pub(crate) async fn logout(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let s = match session(&app, &headers).await {
+    let s = match session(&app, &caller, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -664,8 +598,12 @@ pub(crate) async fn logout(
 }
 
 /// `GET /auth/break-glass`.
-pub(crate) async fn break_glass_get(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    match session(&app, &headers).await {
+pub(crate) async fn break_glass_get(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Response {
+    match session(&app, &caller, &headers).await {
         Ok(s) if s.mfa_done && s.user_id.is_some() => {
             let page = BreakGlassPage {
                 error: "",
@@ -695,7 +633,7 @@ pub(crate) async fn break_glass_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let s = match session(&app, &headers).await {
+    let s = match session(&app, &caller, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };

@@ -455,3 +455,14 @@ pub fn purposes(ev: &Value) -> Vec<&str> {
         .filter_map(|p| p["coding"][0]["code"].as_str())
         .collect()
 }
+
+/// The patients (`Patient/…` references) an AuditEvent names.
+pub fn patients_of(ev: &Value) -> Vec<&str> {
+    ev["entity"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["type"]["code"] == "1")
+        .filter_map(|e| e["what"]["reference"].as_str())
+        .collect()
+}
