@@ -23,7 +23,18 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("search index tables", SEARCH_INDEX),
     ("authorization server state", AUTH_STATE),
     ("patient compartment of versions, audit chain", AUDIT),
+    ("position of the deferred AuditEvent index", AUDIT_INDEXED),
 ];
+
+/// The deferred AuditEvent index's position (`docs/design/007-audit.md` "Deferred index"). A
+/// database written before had every AuditEvent indexed with its record, so the position
+/// starts at the chain's head (0 on a new database).
+const AUDIT_INDEXED: &str = r#"
+INSERT INTO meta(name, value)
+    SELECT 'audit-indexed-through', convert_to(COALESCE(MAX(seq), 0)::text, 'UTF8')
+    FROM audit_chain
+ON CONFLICT (name) DO NOTHING;
+"#;
 
 /// The audit chain (`docs/design/007-audit.md`): one row per AuditEvent version, linked by
 /// SHA-256 hashes, plus signed checkpoints. Appends hold the write lock, so the chain is one

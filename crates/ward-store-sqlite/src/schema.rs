@@ -50,7 +50,17 @@ CREATE INDEX versions_type_seq ON versions (rtype, seq);
     SEARCH_INDEX,
     AUTH_STATE,
     AUDIT,
+    AUDIT_INDEXED,
 ];
+
+/// Migration 5: the deferred AuditEvent index's position (docs/design/007-audit.md "Deferred
+/// index"). A database written before had every AuditEvent indexed with its record, so the
+/// position starts at the chain's head (0 on a new database).
+const AUDIT_INDEXED: &str = r"
+INSERT OR IGNORE INTO meta(name, value)
+    SELECT 'audit-indexed-through', CAST(CAST(COALESCE(MAX(seq), 0) AS TEXT) AS BLOB)
+    FROM audit_chain;
+";
 
 /// Migration 4: the Patient compartment of each version, and the audit chain
 /// (docs/design/007-audit.md): one row per AuditEvent version, linked by SHA-256 hashes, plus
@@ -211,4 +221,43 @@ pub(crate) fn load_keys(conn: &mut Connection, ring: &KeyRing) -> StoreResult<()
         ring.install(KeyId(id), &wrapped, active)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    #[test]
+    fn an_older_database_starts_its_audit_index_at_the_chain_head() {
+        let mut c = Connection::open_in_memory().unwrap();
+        let tx = c.transaction().unwrap();
+        for sql in &MIGRATIONS[..4] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.execute_batch("PRAGMA user_version = 4").unwrap();
+        tx.commit().unwrap();
+        // a version-4 trail: its AuditEvents were indexed with their records
+        c.execute_batch(
+            "INSERT INTO audit_chain(seq, vseq, prev_hash, hash) VALUES \
+             (1, 10, zeroblob(32), zeroblob(32)), (2, 11, zeroblob(32), zeroblob(32)), \
+             (3, 12, zeroblob(32), zeroblob(32))",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        assert_eq!(crate::audit::index_state(&c).unwrap(), (3, 3));
+
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh).unwrap();
+        assert_eq!(crate::audit::index_state(&fresh).unwrap(), (0, 0));
+        // a new database's records are indexed later
+        fresh
+            .execute_batch(
+                "INSERT INTO audit_chain(seq, vseq, prev_hash, hash) \
+                 VALUES (1, 1, zeroblob(32), zeroblob(32))",
+            )
+            .unwrap();
+        assert_eq!(crate::audit::index_state(&fresh).unwrap(), (0, 1));
+    }
 }
