@@ -487,6 +487,21 @@ async fn admin_api_needs_an_operator_or_admin_token() {
         ev["outcomeDesc"],
         "unreviewed break-glass grants listed (0)"
     );
+    // a malformed query is the admin API's JSON error (after the caller is known)
+    let r = app
+        .send(call("GET", "/auth/admin/break-glass?all=maybe", &op, None))
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "invalid_request");
+    let r = app
+        .send(
+            Request::builder()
+                .uri("/auth/admin/break-glass?all=maybe")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, 401, "no token: refused before the query is read");
     let backend_token = common::token_for(&app.issuer, "system/*.rs");
     let client_tok = app
         .issuer

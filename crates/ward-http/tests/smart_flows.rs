@@ -552,6 +552,24 @@ async fn authorize_refuses_plain_pkce_unknown_redirects_and_wrong_audience() {
     );
     let why = "unsupported_response_type: response_type must be code";
     refused(r, "app", why).await;
+    // a repeated parameter (RFC 6749 §3.1) gets Ward's page, never the framework's text
+    let twice = format!(
+        "{}&client_id=other",
+        authorize_url("app", "user/*.rs", &c, &[])
+    );
+    let r = b.get(&twice).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.header("content-type")
+            .is_some_and(|t| t.starts_with("text/html")),
+        "{:?}",
+        r.header("content-type")
+    );
+    let ev = event_for(&app, &r, "authorization-request", "4", &[&c, "st-123"]).await;
+    assert_eq!(
+        ev["outcomeDesc"],
+        "invalid_request: the request's parameters are malformed (one repeated, or not URL-encoded)"
+    );
     assert!(
         b.cookie.is_none(),
         "no refused request opened a login session"
@@ -956,6 +974,14 @@ async fn practitioner_picks_a_patient_by_name() {
     );
     let none = text(&b.get("/auth/patient?name=zzz").await);
     assert!(none.contains("No patient matches"));
+    let twice = b.get("/auth/patient?name=a&name=b").await;
+    assert_eq!(twice.status, 400);
+    assert!(
+        twice
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/html")),
+        "Ward's page, not the framework's text"
+    );
     let (_, csrf) = b.csrf("/auth/patient").await;
     let bad = b
         .post("/auth/patient", &[("csrf", &csrf), ("patient", "nobody")])

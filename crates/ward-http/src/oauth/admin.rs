@@ -7,7 +7,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -309,11 +309,17 @@ pub(crate) async fn list_break_glass(
     State(app): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Query(q): Query<PendingQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
     let p = match admin(&app, &caller, &headers).await {
         Ok(p) => p,
         Err(r) => return r,
+    };
+    // (parsed after the caller is known, and answered like every other admin error)
+    let Ok(q) = serde_urlencoded::from_str::<PendingQuery>(raw.as_deref().unwrap_or("")) else {
+        return oauth_error(&OAuthError::invalid_request(
+            "the query is malformed (all=true or all=false)",
+        ));
     };
     let rows = app.auth.store().list_break_glass(!q.all).await;
     let what = if q.all {

@@ -5,7 +5,7 @@
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use ward_audit::SecurityEvent;
@@ -29,14 +29,22 @@ struct ConsentPage<'a> {
     break_glass: bool,
 }
 
-/// `GET /auth/authorize`.
+/// `GET /auth/authorize`. The query is parsed here rather than by an extractor, so that a
+/// repeated parameter (RFC 6749 §3.1: none may appear more than once) or a malformed one gets
+/// Ward's error page and is recorded like any other refused request.
 pub(crate) async fn authorize_get(
     State(app): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Query(p): Query<AuthorizeParams>,
+    RawQuery(q): RawQuery,
 ) -> Response {
-    authorize(app, caller, headers, Ok(p)).await
+    let p =
+        serde_urlencoded::from_str::<AuthorizeParams>(q.as_deref().unwrap_or("")).map_err(|_| {
+            OAuthError::invalid_request(
+                "the request's parameters are malformed (one repeated, or not URL-encoded)",
+            )
+        });
+    authorize(app, caller, headers, p).await
 }
 
 /// `POST /auth/authorize` (SMART `authorize-post`).

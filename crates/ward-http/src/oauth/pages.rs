@@ -472,11 +472,16 @@ pub(crate) async fn patient_get(
     caller: Caller,
     headers: HeaderMap,
     source: super::SourceAddr,
-    axum::extract::Query(q): axum::extract::Query<PickQuery>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Response {
     let s = match session(&app, &caller, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
+    };
+    let Ok(q) = serde_urlencoded::from_str::<PickQuery>(raw.as_deref().unwrap_or("")) else {
+        return failure(&OAuthError::invalid_request(
+            "the search is malformed (one name, URL-encoded)",
+        ));
     };
     let client = pending(&s).map(|r| r.client_id).unwrap_or_default();
     let query = q.name.trim();
