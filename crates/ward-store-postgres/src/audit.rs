@@ -8,7 +8,7 @@ use deadpool_postgres::Object;
 use ward_store::index::IndexRows;
 use ward_store::{
     AUDIT_INDEXED_META, AuditRow, KeyRing, NewVersion, StoreError, StoreResult, body_aad,
-    decode_audit_indexed,
+    decode_audit_indexed, encode_audit_indexed,
 };
 
 use crate::conn::map_err;
@@ -104,14 +104,7 @@ pub(crate) async fn index(
     through: u64,
     rows: &[(u64, IndexRows)],
 ) -> StoreResult<bool> {
-    let current: Option<Vec<u8>> = c
-        .query_opt(
-            "SELECT value FROM meta WHERE name = $1",
-            &[&AUDIT_INDEXED_META],
-        )
-        .await
-        .map_err(map_err)?
-        .map(|r| r.get(0));
+    let current = crate::schema::get_meta(c, AUDIT_INDEXED_META).await?;
     if decode_audit_indexed(current.as_deref())? != from {
         return Ok(false);
     }
@@ -129,13 +122,7 @@ pub(crate) async fn index(
             crate::index::insert(c, rid, index).await?;
         }
     }
-    c.execute(
-        "INSERT INTO meta(name, value) VALUES ($1, $2) \
-         ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-        &[&AUDIT_INDEXED_META, &through.to_string().into_bytes()],
-    )
-    .await
-    .map_err(map_err)?;
+    crate::schema::put_meta(c, AUDIT_INDEXED_META, &encode_audit_indexed(through)).await?;
     Ok(true)
 }
 

@@ -207,14 +207,7 @@ impl Store for PostgresStore {
     async fn get_meta(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
         timed(self.inner.limit, async {
             let c = get(&self.inner.primary).await?;
-            let st = c
-                .prepare_cached("SELECT value FROM meta WHERE name = $1")
-                .await
-                .map_err(map_err)?;
-            Ok(c.query_opt(&st, &[&name])
-                .await
-                .map_err(map_err)?
-                .map(|r| r.get(0)))
+            schema::get_meta(&c, name).await
         })
         .await
     }
@@ -222,15 +215,7 @@ impl Store for PostgresStore {
     async fn put_meta(&self, name: &str, value: &[u8]) -> StoreResult<()> {
         timed(self.inner.limit, async {
             let c = get(&self.inner.primary).await?;
-            let st = c
-                .prepare_cached(
-                    "INSERT INTO meta(name, value) VALUES ($1, $2) \
-                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                )
-                .await
-                .map_err(map_err)?;
-            c.execute(&st, &[&name, &value]).await.map_err(map_err)?;
-            Ok(())
+            schema::put_meta(&c, name, value).await
         })
         .await
     }

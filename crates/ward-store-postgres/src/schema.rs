@@ -26,6 +26,31 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("position of the deferred AuditEvent index", AUDIT_INDEXED),
 ];
 
+/// A `meta` value, as this connection (and its open transaction, if any) sees it.
+pub(crate) async fn get_meta(c: &Object, name: &str) -> StoreResult<Option<Vec<u8>>> {
+    let st = c
+        .prepare_cached("SELECT value FROM meta WHERE name = $1")
+        .await
+        .map_err(map_err)?;
+    Ok(c.query_opt(&st, &[&name])
+        .await
+        .map_err(map_err)?
+        .map(|r| r.get(0)))
+}
+
+/// Sets a `meta` value.
+pub(crate) async fn put_meta(c: &Object, name: &str, value: &[u8]) -> StoreResult<()> {
+    let st = c
+        .prepare_cached(
+            "INSERT INTO meta(name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .await
+        .map_err(map_err)?;
+    c.execute(&st, &[&name, &value]).await.map_err(map_err)?;
+    Ok(())
+}
+
 /// The deferred AuditEvent index's position (`docs/design/007-audit.md` "Deferred index"). A
 /// database written before had every AuditEvent indexed with its record, so the position
 /// starts at the chain's head (0 on a new database).

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use ward_store::index::IndexRows;
 use ward_store::{
     AUDIT_INDEXED_META, AuditRow, KeyRing, NewVersion, StoreError, StoreResult, body_aad,
-    decode_audit_indexed,
+    decode_audit_indexed, encode_audit_indexed,
 };
 
 use crate::conn::map_err;
@@ -68,13 +68,7 @@ pub(crate) fn append(
 
 /// The AuditEvent index position (`meta`), as this connection's transaction sees it.
 fn indexed(c: &Connection) -> StoreResult<u64> {
-    let v: Option<Vec<u8>> = c
-        .prepare_cached("SELECT value FROM meta WHERE name = ?1")
-        .map_err(map_err)?
-        .query_row([AUDIT_INDEXED_META], |r| r.get(0))
-        .optional()
-        .map_err(map_err)?;
-    decode_audit_indexed(v.as_deref())
+    decode_audit_indexed(crate::schema::get_meta(c, AUDIT_INDEXED_META)?.as_deref())
 }
 
 /// `(indexed, head)` of the AuditEvent index, from one snapshot.
@@ -110,13 +104,7 @@ pub(crate) fn index(
             crate::index::insert(c, rid, index)?;
         }
     }
-    c.prepare_cached("INSERT OR REPLACE INTO meta(name, value) VALUES (?1, ?2)")
-        .map_err(map_err)?
-        .execute(params![
-            AUDIT_INDEXED_META,
-            through.to_string().into_bytes()
-        ])
-        .map_err(map_err)?;
+    crate::schema::put_meta(c, AUDIT_INDEXED_META, &encode_audit_indexed(through))?;
     Ok(true)
 }
 

@@ -153,7 +153,10 @@ impl Pool {
         self.writer.clone().lock_owned().await
     }
 
-    /// Runs `f` on the writer connection inside its own transaction.
+    /// Runs `f` on the writer connection inside its own transaction, committed before it
+    /// returns, in one hop to the blocking pool. The transaction is `IMMEDIATE` (the write
+    /// lock taken at its start, as `SqliteTx` does), so that a writer in another process (a
+    /// `ward` command beside the server) makes it wait, never fail half-way on the upgrade.
     pub(crate) async fn write<R, F>(&self, f: F) -> StoreResult<R>
     where
         R: Send + 'static,
@@ -162,37 +165,12 @@ impl Pool {
         let mut guard = self.writer().await;
         tokio::task::spawn_blocking(move || {
             reset(&guard);
-            let tx = guard.transaction().map_err(map_err)?;
+            let tx = guard
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(map_err)?;
             let r = f(&tx)?;
             tx.commit().map_err(map_err)?;
             Ok(r)
-        })
-        .await
-        .map_err(|_| StoreError::Internal("write task".into()))?
-    }
-}
-
-impl Pool {
-    /// Runs `f` on the writer connection inside a `BEGIN IMMEDIATE` transaction (the write
-    /// lock taken first, as `SqliteTx` does, so that another process's writer cannot make
-    /// the upgrade fail), committed before it returns; in one hop to the blocking pool.
-    pub(crate) async fn write_immediate<R, F>(&self, f: F) -> StoreResult<R>
-    where
-        R: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
-    {
-        let guard = self.writer().await;
-        tokio::task::spawn_blocking(move || {
-            reset(&guard);
-            guard.execute_batch("BEGIN IMMEDIATE").map_err(map_err)?;
-            let r = f(&guard).and_then(|r| {
-                guard.execute_batch("COMMIT").map_err(map_err)?;
-                Ok(r)
-            });
-            if r.is_err() {
-                reset(&guard);
-            }
-            r
         })
         .await
         .map_err(|_| StoreError::Internal("write task".into()))?

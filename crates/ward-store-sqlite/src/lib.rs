@@ -138,16 +138,7 @@ impl Store for SqliteStore {
         let name = name.to_owned();
         self.inner
             .pool
-            .read(move |c| {
-                let mut st = c
-                    .prepare_cached("SELECT value FROM meta WHERE name = ?1")
-                    .map_err(map_err)?;
-                let mut rows = st.query([&name]).map_err(map_err)?;
-                match rows.next().map_err(map_err)? {
-                    Some(row) => Ok(Some(row.get::<_, Vec<u8>>(0).map_err(map_err)?)),
-                    None => Ok(None),
-                }
-            })
+            .read(move |c| schema::get_meta(c, &name))
             .await
     }
 
@@ -155,15 +146,7 @@ impl Store for SqliteStore {
         let (name, value) = (name.to_owned(), value.to_vec());
         self.inner
             .pool
-            .write(move |c| {
-                c.execute(
-                    "INSERT INTO meta(name, value) VALUES (?1, ?2) \
-                     ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                    rusqlite::params![name, value],
-                )
-                .map_err(map_err)?;
-                Ok(())
-            })
+            .write(move |c| schema::put_meta(c, &name, &value))
             .await
     }
 
@@ -208,7 +191,7 @@ impl Store for SqliteStore {
         let ring = self.inner.ring.clone();
         self.inner
             .pool
-            .write_immediate(move |c| audit::append(c, &ring, &events))
+            .write(move |c| audit::append(c, &ring, &events))
             .await
     }
 

@@ -1,6 +1,6 @@
 //! Schema migrations (tracked in `PRAGMA user_version`) and the data-key table.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use ward_crypto::KeyId;
 use ward_store::{KeyRing, StoreError, StoreResult};
 
@@ -162,6 +162,27 @@ CREATE TABLE auth_break_glass (
     body     TEXT NOT NULL
 ) WITHOUT ROWID;
 ";
+
+/// A `meta` value, as this connection (and its open transaction, if any) sees it.
+pub(crate) fn get_meta(c: &Connection, name: &str) -> StoreResult<Option<Vec<u8>>> {
+    c.prepare_cached("SELECT value FROM meta WHERE name = ?1")
+        .map_err(map_err)?
+        .query_row([name], |r| r.get::<_, Vec<u8>>(0))
+        .optional()
+        .map_err(map_err)
+}
+
+/// Sets a `meta` value.
+pub(crate) fn put_meta(c: &Connection, name: &str, value: &[u8]) -> StoreResult<()> {
+    c.prepare_cached(
+        "INSERT INTO meta(name, value) VALUES (?1, ?2) \
+         ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+    )
+    .map_err(map_err)?
+    .execute(rusqlite::params![name, value])
+    .map_err(map_err)?;
+    Ok(())
+}
 
 /// The schema version this binary writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -22,6 +22,11 @@ pub use auth::AuthStore;
 /// Metadata name of the AuditEvent index position ([`StoreTx::index_audit`]): decimal text.
 pub const AUDIT_INDEXED_META: &str = "audit-indexed-through";
 
+/// Encodes an AuditEvent index position for [`AUDIT_INDEXED_META`].
+pub fn encode_audit_indexed(position: u64) -> Vec<u8> {
+    position.to_string().into_bytes()
+}
+
 /// Decodes the stored AuditEvent index position (absent: nothing indexed yet).
 pub fn decode_audit_indexed(value: Option<&[u8]>) -> StoreResult<u64> {
     match value {
