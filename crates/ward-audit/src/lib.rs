@@ -7,6 +7,7 @@
 
 mod chain;
 mod checkpoint;
+pub mod describe;
 mod event;
 pub mod export;
 mod purge;

@@ -191,12 +191,10 @@ pub async fn launch_create(
         .create_launch(a.patient.clone(), a.encounter.clone(), at)
         .await;
     let l = audited_about(&o.trail, SecurityEvent::LaunchCreated, created, |l| {
-        let minutes = (l.expires - at) / 60;
-        let encounter = l.encounter.iter().map(|e| format!("Encounter/{e}"));
-        (
-            format!("launch created, valid for {minutes} minutes"),
-            l.patient.iter().cloned().collect(),
-            encounter.collect(),
+        ward_audit::describe::launch_created(
+            l.expires - at,
+            l.patient.as_deref(),
+            l.encounter.as_deref(),
         )
     })
     .await?;
@@ -217,13 +215,9 @@ pub async fn break_glass_list(
         .list_break_glass(!a.all)
         .await
         .map_err(OAuthError::from);
-    let what = if a.all {
-        "break-glass grants"
-    } else {
-        "unreviewed break-glass grants"
-    };
+    let what = ward_audit::describe::break_glass_list(a.all);
     let gs = audited(&o.trail, SecurityEvent::AdminListRead, listed, |gs| {
-        format!("{what} listed ({})", gs.len())
+        ward_audit::describe::listed(what, gs.len())
     })
     .await?;
     for g in gs {

@@ -159,7 +159,7 @@ async fn listed<T>(
     let rows = rows.map_err(OAuthError::from);
     let kind = SecurityEvent::AdminListRead;
     let ev = Event::result(kind, audit::of_principal(p), &rows, |rs| {
-        format!("{what} listed ({})", rs.len())
+        ward_audit::describe::listed(what, rs.len())
     });
     let (ev, resp) = match rows {
         Ok(rs) => {
@@ -260,10 +260,12 @@ struct LaunchBody {
 /// The record of a created launch: its lifetime and the patient and encounter in its context
 /// (as entities), never the launch id (which opens that context to an app).
 fn launch_event(ev: Event, l: &LaunchRecord, now: i64) -> Event {
-    let minutes = (l.expires - now) / 60;
-    let encounter = l.encounter.iter().map(|e| format!("Encounter/{e}"));
-    ev.desc(format!("launch created, valid for {minutes} minutes"))
-        .about(l.patient.iter().cloned().collect(), encounter.collect())
+    let (desc, patients, entities) = ward_audit::describe::launch_created(
+        l.expires - now,
+        l.patient.as_deref(),
+        l.encounter.as_deref(),
+    );
+    ev.desc(desc).about(patients, entities)
 }
 
 /// `POST /auth/admin/launches`.
@@ -322,11 +324,7 @@ pub(crate) async fn list_break_glass(
         ));
     };
     let rows = app.auth.store().list_break_glass(!q.all).await;
-    let what = if q.all {
-        "break-glass grants"
-    } else {
-        "unreviewed break-glass grants"
-    };
+    let what = ward_audit::describe::break_glass_list(q.all);
     listed(&app, &caller, &p, what, rows, break_glass_json, |_| None).await
 }
 
