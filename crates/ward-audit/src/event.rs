@@ -4,7 +4,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 const DCM: &str = "http://dicom.nema.org/resources/ontology/DCM";
 const EVENT_TYPE: &str = "http://terminology.hl7.org/CodeSystem/audit-event-type";
@@ -27,7 +28,8 @@ pub enum Action {
 }
 
 impl Action {
-    fn code(self) -> &'static str {
+    /// The `AuditEvent.action` code.
+    pub fn code(self) -> &'static str {
         match self {
             Self::Create => "C",
             Self::Read => "R",
@@ -58,7 +60,8 @@ impl Outcome {
         }
     }
 
-    fn code(self) -> &'static str {
+    /// The `AuditEvent.outcome` code.
+    pub fn code(self) -> &'static str {
         match self {
             Self::Success => "0",
             Self::MinorFailure => "4",
@@ -192,132 +195,370 @@ pub struct AuditRecord {
     pub server: String,
 }
 
-fn coding(system: &str, code: &str) -> Value {
-    json!({"system": system, "code": code})
+/// A `Coding` with a system and code (and a display where BALP gives one).
+#[derive(Serialize)]
+struct Coding<'a> {
+    system: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display: Option<&'a str>,
+}
+
+fn coding<'a>(system: &'a str, code: &'a str) -> Coding<'a> {
+    Coding {
+        system,
+        code,
+        display: None,
+    }
+}
+
+#[derive(Serialize)]
+struct Concept<'a> {
+    coding: [Coding<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct Meta<'a> {
+    #[serde(rename = "versionId")]
+    version_id: &'a str,
+    #[serde(rename = "lastUpdated")]
+    last_updated: &'a str,
+}
+
+#[derive(Serialize)]
+struct IdentifierValue<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<&'a str>,
+    value: &'a str,
+}
+
+/// `Reference`: by reference, by identifier, or by display.
+#[derive(Serialize)]
+struct Who<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identifier: Option<IdentifierValue<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Text<'a> {
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+struct Network<'a> {
+    address: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+}
+
+#[derive(Serialize)]
+struct Agent<'a> {
+    #[serde(rename = "type")]
+    kind: Concept<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    who: Option<Who<'a>>,
+    #[serde(rename = "altId", skip_serializing_if = "Option::is_none")]
+    alt_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    role: Vec<Text<'a>>,
+    requestor: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<Network<'a>>,
+    #[serde(rename = "purposeOfUse", skip_serializing_if = "<[_]>::is_empty")]
+    purpose_of_use: &'a [Concept<'a>],
+}
+
+#[derive(Serialize)]
+struct Observer<'a> {
+    display: &'a str,
+}
+
+#[derive(Serialize)]
+struct Source<'a> {
+    site: &'a str,
+    observer: Observer<'a>,
+    #[serde(rename = "type")]
+    kind: [Coding<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct Detail<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(rename = "valueString")]
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+struct Entity<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    what: Option<Who<'a>>,
+    #[serde(rename = "type")]
+    kind: Coding<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<Coding<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<[Detail<'a>; 1]>,
+}
+
+/// The AuditEvent, field by field in the order it is written.
+#[derive(Serialize)]
+struct Event<'a> {
+    #[serde(rename = "resourceType")]
+    resource_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<Meta<'a>>,
+    #[serde(rename = "type")]
+    kind: Coding<'a>,
+    subtype: [Coding<'a>; 1],
+    action: &'static str,
+    recorded: &'a str,
+    outcome: &'static str,
+    #[serde(rename = "outcomeDesc", skip_serializing_if = "Option::is_none")]
+    outcome_desc: Option<&'a str>,
+    #[serde(rename = "purposeOfEvent", skip_serializing_if = "<[_]>::is_empty")]
+    purpose_of_event: &'a [Concept<'a>],
+    agent: [Agent<'a>; 3],
+    source: Source<'a>,
+    entity: Vec<Entity<'a>>,
+}
+
+impl EventKind {
+    /// `((type system, type code, type display), (subtype system, subtype code))`.
+    pub fn codings(&self) -> ((&'static str, &str, &'static str), (&'static str, &str)) {
+        match self {
+            Self::Rest(code) => ((EVENT_TYPE, "rest", "Restful Operation"), (RESTFUL, code)),
+            Self::Security(s) => {
+                let ((sys, code, display), sub) = s.coding();
+                let sub_system = if sys == DCM && sub.starts_with("1101") {
+                    DCM
+                } else {
+                    WARD_EVENTS
+                };
+                ((sys, code, display), (sub_system, sub))
+            }
+        }
+    }
 }
 
 impl AuditRecord {
     /// The AuditEvent (R4, IHE BALP shape) for this record, without `id`/`meta`.
     pub fn to_audit_event(&self) -> Value {
-        let mut ev = Map::new();
-        ev.insert("resourceType".into(), json!("AuditEvent"));
-        let (type_coding, subtype) = match &self.kind {
-            EventKind::Rest(code) => (
-                json!({"system": EVENT_TYPE, "code": "rest", "display": "Restful Operation"}),
-                coding(RESTFUL, code),
-            ),
-            EventKind::Security(s) => {
-                let ((sys, code, display), sub) = s.coding();
-                (
-                    json!({"system": sys, "code": code, "display": display}),
-                    coding(
-                        if sys == DCM && sub.starts_with("1101") {
-                            DCM
-                        } else {
-                            WARD_EVENTS
-                        },
-                        sub,
-                    ),
-                )
-            }
+        let purposes = self.purposes();
+        let patients = self.patient_refs();
+        serde_json::to_value(self.event(None, &purposes, &patients)).unwrap_or(Value::Null)
+    }
+
+    /// The JSON text of this record as version 1 of AuditEvent `id`, last updated at the
+    /// FHIR instant `last_updated`: `resourceType`, `id` and `meta` first, then the fields of
+    /// [`AuditRecord::to_audit_event`] in the same order.
+    pub fn to_json(&self, id: &str, last_updated: &str) -> Vec<u8> {
+        let purposes = self.purposes();
+        let patients = self.patient_refs();
+        let meta = Meta {
+            version_id: "1",
+            last_updated,
         };
-        ev.insert("type".into(), type_coding);
-        ev.insert("subtype".into(), json!([subtype]));
-        ev.insert("action".into(), json!(self.action.code()));
-        ev.insert("recorded".into(), json!(self.recorded));
-        ev.insert("outcome".into(), json!(self.outcome.code()));
-        if let Some(d) = &self.outcome_desc {
-            ev.insert("outcomeDesc".into(), json!(d));
+        let ev = self.event(Some((id, meta)), &purposes, &patients);
+        let mut out = Vec::with_capacity(2048);
+        // (serialising these structs cannot fail: only strings, booleans and arrays)
+        if serde_json::to_writer(&mut out, &ev).is_err() {
+            out.clear();
         }
-        let purposes: Vec<Value> = self
-            .purpose_of_use
+        out
+    }
+
+    fn purposes(&self) -> Vec<Concept<'_>> {
+        self.purpose_of_use
             .iter()
-            .map(|c| json!({"coding": [coding(ACT_REASON, c)]}))
-            .collect();
-        if !purposes.is_empty() {
-            ev.insert("purposeOfEvent".into(), json!(purposes));
-        }
-        ev.insert("agent".into(), Value::Array(self.agents(&purposes)));
-        ev.insert(
-            "source".into(),
-            json!({"site": self.server, "observer": {"display": "Ward"},
-                   "type": [coding("http://terminology.hl7.org/CodeSystem/security-source-type", "4")]}),
-        );
-        ev.insert("entity".into(), Value::Array(self.entity_list()));
-        Value::Object(ev)
+            .map(|c| Concept {
+                coding: [coding(ACT_REASON, c)],
+            })
+            .collect()
     }
 
-    fn agents(&self, purposes: &[Value]) -> Vec<Value> {
+    fn patient_refs(&self) -> Vec<String> {
+        self.patients
+            .iter()
+            .map(|p| format!("Patient/{p}"))
+            .collect()
+    }
+
+    fn event<'a>(
+        &'a self,
+        stamp: Option<(&'a str, Meta<'a>)>,
+        purposes: &'a [Concept<'a>],
+        patients: &'a [String],
+    ) -> Event<'a> {
+        let ((system, code, display), (sub_system, sub_code)) = self.kind.codings();
+        let kind = Coding {
+            system,
+            code,
+            display: Some(display),
+        };
+        let subtype = coding(sub_system, sub_code);
+        let (id, meta) = match stamp {
+            Some((id, meta)) => (Some(id), Some(meta)),
+            None => (None, None),
+        };
+        Event {
+            resource_type: "AuditEvent",
+            id,
+            meta,
+            kind,
+            subtype: [subtype],
+            action: self.action.code(),
+            recorded: &self.recorded,
+            outcome: self.outcome.code(),
+            outcome_desc: self.outcome_desc.as_deref(),
+            purpose_of_event: purposes,
+            agent: self.agents(purposes),
+            source: Source {
+                site: &self.server,
+                observer: Observer { display: "Ward" },
+                kind: [coding(
+                    "http://terminology.hl7.org/CodeSystem/security-source-type",
+                    "4",
+                )],
+            },
+            entity: self.entity_list(patients),
+        }
+    }
+
+    fn agents<'a>(&'a self, purposes: &'a [Concept<'a>]) -> [Agent<'a>; 3] {
         let a = &self.actor;
-        let mut user = Map::new();
-        user.insert(
-            "type".into(),
-            json!({"coding": [coding(PARTICIPATION, "IRCP")]}),
-        );
-        if let Some(f) = &a.fhir_user {
-            user.insert("who".into(), json!({"reference": f}));
-        } else if let Some(s) = &a.subject {
-            user.insert(
-                "who".into(),
-                json!({"identifier": {"system": "urn:ward:subject", "value": s}}),
-            );
-        }
-        if let Some(s) = &a.subject {
-            user.insert("altId".into(), json!(s));
-        }
-        if !a.roles.is_empty() {
-            let roles: Vec<Value> = a.roles.iter().map(|r| json!({"text": r})).collect();
-            user.insert("role".into(), Value::Array(roles));
-        }
-        user.insert("requestor".into(), json!(true));
-        if !purposes.is_empty() {
-            user.insert("purposeOfUse".into(), json!(purposes));
-        }
-        let mut client = Map::new();
-        client.insert("type".into(), json!({"coding": [coding(DCM, "110153")]}));
-        if let Some(c) = &a.client_id {
-            client.insert(
-                "who".into(),
-                json!({"identifier": {"system": "urn:ward:client", "value": c}}),
-            );
-        }
-        client.insert("requestor".into(), json!(false));
-        if let Some(ip) = &a.source_ip {
-            client.insert("network".into(), json!({"address": ip, "type": "2"}));
-        }
-        let server = json!({"type": {"coding": [coding(DCM, "110152")]}, "who": {"display": "Ward"},
-                            "requestor": false, "network": {"address": self.server, "type": "5"}});
-        vec![Value::Object(user), Value::Object(client), server]
+        let who = match (&a.fhir_user, &a.subject) {
+            (Some(f), _) => Some(Who {
+                reference: Some(f),
+                identifier: None,
+                display: None,
+            }),
+            (None, Some(s)) => Some(Who {
+                reference: None,
+                identifier: Some(IdentifierValue {
+                    system: Some("urn:ward:subject"),
+                    value: s,
+                }),
+                display: None,
+            }),
+            (None, None) => None,
+        };
+        let user = Agent {
+            kind: Concept {
+                coding: [coding(PARTICIPATION, "IRCP")],
+            },
+            who,
+            alt_id: a.subject.as_deref(),
+            role: a.roles.iter().map(|r| Text { text: r }).collect(),
+            requestor: true,
+            network: None,
+            purpose_of_use: purposes,
+        };
+        let client = Agent {
+            kind: Concept {
+                coding: [coding(DCM, "110153")],
+            },
+            who: a.client_id.as_deref().map(|c| Who {
+                reference: None,
+                identifier: Some(IdentifierValue {
+                    system: Some("urn:ward:client"),
+                    value: c,
+                }),
+                display: None,
+            }),
+            alt_id: None,
+            role: Vec::new(),
+            requestor: false,
+            network: a.source_ip.as_deref().map(|ip| Network {
+                address: ip,
+                kind: "2",
+            }),
+            purpose_of_use: &[],
+        };
+        let server = Agent {
+            kind: Concept {
+                coding: [coding(DCM, "110152")],
+            },
+            who: Some(Who {
+                reference: None,
+                identifier: None,
+                display: Some("Ward"),
+            }),
+            alt_id: None,
+            role: Vec::new(),
+            requestor: false,
+            network: Some(Network {
+                address: &self.server,
+                kind: "5",
+            }),
+            purpose_of_use: &[],
+        };
+        [user, client, server]
     }
 
-    fn entity_list(&self) -> Vec<Value> {
-        let mut out = Vec::new();
-        for p in &self.patients {
-            out.push(json!({"what": {"reference": format!("Patient/{p}")},
-                            "type": coding(ENTITY_TYPE, "1"), "role": coding(OBJECT_ROLE, "1")}));
+    fn entity_list<'a>(&'a self, patients: &'a [String]) -> Vec<Entity<'a>> {
+        let by_ref = |r: &'a str| {
+            Some(Who {
+                reference: Some(r),
+                identifier: None,
+                display: None,
+            })
+        };
+        let mut out = Vec::with_capacity(patients.len() + self.entities.len() + 2);
+        for p in patients {
+            out.push(Entity {
+                what: by_ref(p),
+                kind: coding(ENTITY_TYPE, "1"),
+                role: Some(coding(OBJECT_ROLE, "1")),
+                query: None,
+                detail: None,
+            });
         }
         for e in &self.entities {
-            out.push(json!({"what": {"reference": e}, "type": coding(ENTITY_TYPE, "2"), "role": coding(OBJECT_ROLE, "4")}));
+            out.push(Entity {
+                what: by_ref(e),
+                kind: coding(ENTITY_TYPE, "2"),
+                role: Some(coding(OBJECT_ROLE, "4")),
+                query: None,
+                detail: None,
+            });
         }
         if let Some(q) = &self.query {
-            out.push(
-                json!({"type": coding(ENTITY_TYPE, "2"), "role": coding(OBJECT_ROLE, "24"),
-                            "query": STANDARD.encode(q.as_bytes())}),
-            );
+            out.push(Entity {
+                what: None,
+                kind: coding(ENTITY_TYPE, "2"),
+                role: Some(coding(OBJECT_ROLE, "24")),
+                query: Some(STANDARD.encode(q.as_bytes())),
+                detail: None,
+            });
         }
-        let mut rid = Map::new();
-        rid.insert(
-            "what".into(),
-            json!({"identifier": {"value": self.request_id}}),
-        );
-        rid.insert("type".into(), coding(BALP_ENTITY, "XrequestId"));
-        if let Some(ua) = &self.actor.user_agent {
-            rid.insert(
-                "detail".into(),
-                json!([{"type": "user-agent", "valueString": ua}]),
-            );
-        }
-        out.push(Value::Object(rid));
+        out.push(Entity {
+            what: Some(Who {
+                reference: None,
+                identifier: Some(IdentifierValue {
+                    system: None,
+                    value: &self.request_id,
+                }),
+                display: None,
+            }),
+            kind: coding(BALP_ENTITY, "XrequestId"),
+            role: None,
+            query: None,
+            detail: self.actor.user_agent.as_deref().map(|ua| {
+                [Detail {
+                    kind: "user-agent",
+                    value: ua,
+                }]
+            }),
+        });
         out
     }
 }
@@ -365,6 +606,28 @@ mod tests {
         assert_eq!(ev["entity"][1]["what"]["reference"], "Patient/p2");
         assert_eq!(ev["entity"][3]["query"], "Y29kZT0xMjM=");
         assert_eq!(ev["entity"][4]["what"]["identifier"]["value"], "req-1");
+    }
+
+    #[test]
+    fn the_stored_text_is_the_event_with_id_and_meta_first() {
+        let r = record();
+        let text = r.to_json("ae-1", "2026-11-25T10:00:00.000001Z");
+        let text = std::str::from_utf8(&text).unwrap();
+        assert!(
+            text.starts_with(
+                r#"{"resourceType":"AuditEvent","id":"ae-1","meta":{"versionId":"1","lastUpdated":"2026-11-25T10:00:00.000001Z"},"type":"#
+            ),
+            "{text}"
+        );
+        let mut parsed: Value = serde_json::from_str(text).unwrap();
+        let obj = parsed.as_object_mut().unwrap();
+        assert_eq!(obj.remove("id").unwrap(), "ae-1");
+        assert!(obj.remove("meta").is_some());
+        assert_eq!(parsed, r.to_audit_event());
+        assert_eq!(
+            ward_model::validate(&serde_json::from_str(text).unwrap(), Some("AuditEvent")),
+            vec![]
+        );
     }
 
     #[test]
