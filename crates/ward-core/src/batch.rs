@@ -322,7 +322,7 @@ impl FhirService {
         tx: &mut dyn ward_store::StoreTx,
         entries: &[ParsedEntry],
         results: &[Option<CoreResult<FhirResponse>>],
-    ) -> CoreResult<Option<(u64, [u8; 32])>> {
+    ) -> CoreResult<crate::audit::Appended> {
         let now = self.now_instant();
         let base = &self.config.base_url;
         let mut recs = Vec::new();

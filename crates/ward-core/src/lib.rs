@@ -241,6 +241,12 @@ impl FhirService {
     async fn authorized(&self, ctx: &RequestContext, req: FhirRequest) -> CoreResult<FhirResponse> {
         let access = authz::authorize(&ctx.principal, &req.interaction)?;
         self.confine(&access, &req).await?;
+        if reads_audit_events(&req.interaction) {
+            // AuditEvents become readable when the trail is projected (after their record):
+            // a read or history of them first catches the projection up (search does the
+            // same in `search_store`).
+            self.auditor.index_caught_up().await?;
+        }
         self.dispatch(ctx, req, &access).await
     }
 
@@ -324,6 +330,18 @@ impl FhirService {
 
     fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+}
+
+/// Whether an interaction reads AuditEvents by id or history (system history included).
+fn reads_audit_events(i: &Interaction) -> bool {
+    use Interaction as I;
+    match i {
+        I::Read(t, _) | I::Vread(t, _, _) | I::HistoryInstance(t, _) | I::HistoryType(t) => {
+            t.as_str() == "AuditEvent"
+        }
+        I::HistorySystem => true,
+        _ => false,
     }
 }
 

@@ -79,6 +79,13 @@ async fn reads(svc: &FhirService, n: u64) -> f64 {
     for t in tasks {
         t.await.unwrap();
     }
+    // The audited run is over only when its records are projected too (the deferred
+    // AuditEvent resources and index): an AuditEvent search waits for that.
+    let mut req = FhirRequest::new(Interaction::SearchType(
+        ResourceType::parse("AuditEvent").unwrap(),
+    ));
+    req.params = vec![("_count".into(), "1".into())];
+    assert_eq!(svc.handle(&ctx(), req).await.unwrap().status, 200);
     (n / TASKS * TASKS) as f64 / start.elapsed().as_secs_f64()
 }
 

@@ -19,96 +19,13 @@ use ward_core::{
     SystemClock, UuidIds,
 };
 use ward_crypto::{MasterKey, SecretBytes};
-use ward_store::search::{SearchPage, SearchQuery};
-use ward_store::{
-    AuditRow, HistoryPage, HistoryQuery, KeyRing, NewVersion, ReindexFn, Store, StoreError,
-    StoreResult, StoreTx, StoredResource,
-};
+use ward_store::KeyRing;
 use ward_store_sqlite::{SqliteOptions, SqliteStore};
 
 static BROKEN: AtomicBool = AtomicBool::new(false);
 
-struct Flaky(SqliteStore);
-struct FlakyTx(Box<dyn StoreTx>);
-
-#[async_trait::async_trait]
-impl StoreTx for FlakyTx {
-    async fn read(&mut self, t: &str, id: &str) -> StoreResult<Option<StoredResource>> {
-        self.0.read(t, id).await
-    }
-    async fn write(&mut self, v: Vec<NewVersion>) -> StoreResult<()> {
-        self.0.write(v).await
-    }
-    async fn search(&mut self, q: &SearchQuery) -> StoreResult<SearchPage> {
-        self.0.search(q).await
-    }
-    async fn append_audit(&mut self, e: Vec<NewVersion>) -> StoreResult<Vec<(u64, [u8; 32])>> {
-        if BROKEN.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable);
-        }
-        self.0.append_audit(e).await
-    }
-    async fn add_audit_checkpoint(&mut self, seq: u64, body: String) -> StoreResult<()> {
-        self.0.add_audit_checkpoint(seq, body).await
-    }
-    async fn purge_audit(&mut self, through: u64) -> StoreResult<u64> {
-        self.0.purge_audit(through).await
-    }
-    async fn index_audit(
-        &mut self,
-        from: u64,
-        through: u64,
-        rows: Vec<(u64, ward_store::index::IndexRows)>,
-    ) -> StoreResult<bool> {
-        self.0.index_audit(from, through, rows).await
-    }
-    async fn commit(self: Box<Self>) -> StoreResult<()> {
-        self.0.commit().await
-    }
-}
-
-#[async_trait::async_trait]
-impl Store for Flaky {
-    async fn read(&self, t: &str, id: &str) -> StoreResult<Option<StoredResource>> {
-        self.0.read(t, id).await
-    }
-    async fn vread(&self, t: &str, id: &str, v: u64) -> StoreResult<Option<StoredResource>> {
-        self.0.vread(t, id, v).await
-    }
-    async fn history(&self, q: &HistoryQuery) -> StoreResult<HistoryPage> {
-        self.0.history(q).await
-    }
-    async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
-        Ok(Box::new(FlakyTx(self.0.begin().await?)))
-    }
-    async fn get_meta(&self, n: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.0.get_meta(n).await
-    }
-    async fn put_meta(&self, n: &str, v: &[u8]) -> StoreResult<()> {
-        self.0.put_meta(n, v).await
-    }
-    async fn create_meta(&self, n: &str, v: &[u8]) -> StoreResult<Vec<u8>> {
-        self.0.create_meta(n, v).await
-    }
-    fn keyring(&self) -> &KeyRing {
-        self.0.keyring()
-    }
-    async fn search(&self, q: &SearchQuery) -> StoreResult<SearchPage> {
-        self.0.search(q).await
-    }
-    async fn reindex(&self, t: Option<&str>, f: Arc<ReindexFn>) -> StoreResult<u64> {
-        self.0.reindex(t, f).await
-    }
-    async fn audit_rows(&self, a: u64, l: usize) -> StoreResult<Vec<AuditRow>> {
-        self.0.audit_rows(a, l).await
-    }
-    async fn audit_checkpoints(&self) -> StoreResult<Vec<String>> {
-        self.0.audit_checkpoints().await
-    }
-    async fn audit_index_state(&self) -> StoreResult<(u64, u64)> {
-        self.0.audit_index_state().await
-    }
-}
+mod wrap;
+use wrap::{Hooks, Wrap};
 
 fn ctx() -> RequestContext {
     RequestContext {
@@ -134,7 +51,13 @@ async fn no_audit_no_answer() {
     .await
     .unwrap();
     let svc = FhirService::new(
-        Arc::new(Flaky(sqlite)),
+        Arc::new(Wrap(
+            Arc::new(sqlite),
+            Hooks {
+                broken: Some(&BROKEN),
+                no_index: false,
+            },
+        )),
         Arc::new(SystemClock),
         Arc::new(UuidIds),
         CoreConfig::new("https://t/fhir"),

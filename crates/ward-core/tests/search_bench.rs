@@ -26,95 +26,11 @@ use ward_core::{
 };
 use ward_crypto::{MasterKey, SecretBytes};
 use ward_store::index::Indexer;
-use ward_store::search::{SearchPage, SearchQuery};
-use ward_store::{
-    HistoryPage, HistoryQuery, KeyRing, NewVersion, ReindexFn, Store, StoreResult, StoreTx,
-    StoredResource, Timestamp, WriteMethod,
-};
+use ward_store::{KeyRing, NewVersion, Store, Timestamp, WriteMethod};
 use ward_store_sqlite::{SqliteOptions, SqliteStore};
 
-/// A store that drops index rows before writing: the write path without index storage.
-struct NoIndex(SqliteStore);
-struct NoIndexTx(Box<dyn StoreTx>);
-
-#[async_trait::async_trait]
-impl StoreTx for NoIndexTx {
-    async fn read(&mut self, t: &str, id: &str) -> StoreResult<Option<StoredResource>> {
-        self.0.read(t, id).await
-    }
-    async fn write(&mut self, mut versions: Vec<NewVersion>) -> StoreResult<()> {
-        for v in &mut versions {
-            v.index = Default::default();
-        }
-        self.0.write(versions).await
-    }
-    async fn search(&mut self, q: &SearchQuery) -> StoreResult<SearchPage> {
-        self.0.search(q).await
-    }
-    async fn append_audit(&mut self, events: Vec<NewVersion>) -> StoreResult<Vec<(u64, [u8; 32])>> {
-        self.0.append_audit(events).await
-    }
-    async fn add_audit_checkpoint(&mut self, seq: u64, body: String) -> StoreResult<()> {
-        self.0.add_audit_checkpoint(seq, body).await
-    }
-    async fn purge_audit(&mut self, through: u64) -> StoreResult<u64> {
-        self.0.purge_audit(through).await
-    }
-    async fn index_audit(
-        &mut self,
-        from: u64,
-        through: u64,
-        rows: Vec<(u64, ward_store::index::IndexRows)>,
-    ) -> StoreResult<bool> {
-        self.0.index_audit(from, through, rows).await
-    }
-    async fn commit(self: Box<Self>) -> StoreResult<()> {
-        self.0.commit().await
-    }
-}
-
-#[async_trait::async_trait]
-impl Store for NoIndex {
-    async fn read(&self, t: &str, id: &str) -> StoreResult<Option<StoredResource>> {
-        self.0.read(t, id).await
-    }
-    async fn vread(&self, t: &str, id: &str, v: u64) -> StoreResult<Option<StoredResource>> {
-        self.0.vread(t, id, v).await
-    }
-    async fn history(&self, q: &HistoryQuery) -> StoreResult<HistoryPage> {
-        self.0.history(q).await
-    }
-    async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
-        Ok(Box::new(NoIndexTx(self.0.begin().await?)))
-    }
-    async fn get_meta(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.0.get_meta(name).await
-    }
-    async fn put_meta(&self, name: &str, value: &[u8]) -> StoreResult<()> {
-        self.0.put_meta(name, value).await
-    }
-    async fn create_meta(&self, name: &str, value: &[u8]) -> StoreResult<Vec<u8>> {
-        self.0.create_meta(name, value).await
-    }
-    fn keyring(&self) -> &KeyRing {
-        self.0.keyring()
-    }
-    async fn search(&self, q: &SearchQuery) -> StoreResult<SearchPage> {
-        self.0.search(q).await
-    }
-    async fn reindex(&self, t: Option<&str>, f: Arc<ReindexFn>) -> StoreResult<u64> {
-        self.0.reindex(t, f).await
-    }
-    async fn audit_rows(&self, after: u64, limit: usize) -> StoreResult<Vec<ward_store::AuditRow>> {
-        self.0.audit_rows(after, limit).await
-    }
-    async fn audit_checkpoints(&self) -> StoreResult<Vec<String>> {
-        self.0.audit_checkpoints().await
-    }
-    async fn audit_index_state(&self) -> StoreResult<(u64, u64)> {
-        self.0.audit_index_state().await
-    }
-}
+mod wrap;
+use wrap::{Hooks, Wrap};
 
 /// Loads `docs` through transaction Bundles of 500; resources per second.
 async fn load(svc: &FhirService, docs: &[(String, Value)]) -> f64 {
@@ -301,7 +217,13 @@ async fn search_benchmark() {
         without / with
     );
     let svc_rows = service(Arc::new(open(dir.path(), "svc-rows.db").await));
-    let svc_none = service(Arc::new(NoIndex(open(dir.path(), "svc-none.db").await)));
+    let svc_none = service(Arc::new(Wrap(
+        Arc::new(open(dir.path(), "svc-none.db").await),
+        Hooks {
+            broken: None,
+            no_index: true,
+        },
+    )));
     let with = load(&svc_rows, &sample).await;
     let dropped = load(&svc_none, &sample).await;
     let no_index = 1.0 / (1.0 / dropped - per);

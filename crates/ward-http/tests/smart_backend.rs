@@ -603,7 +603,7 @@ async fn no_audit_record_no_token_and_no_session() {
     let r = at_consent.post("/auth/login", &login).await;
     assert_eq!(location(&r), "/auth/consent");
     let (_, consent_csrf) = at_consent.csrf("/auth/consent").await;
-    let held = ward_store::Store::begin(&trail).await.unwrap();
+    let held = trail.hold_trail_lock().await.unwrap();
     let r = client_credentials(&app, &a(), "system/Patient.rs").await;
     assert_eq!(r.status, 503, "{}", text(&r));
     assert_eq!(r.json()["error"], "temporarily_unavailable");

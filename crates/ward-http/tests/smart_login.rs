@@ -200,7 +200,7 @@ async fn an_unrecorded_second_factor_signs_nobody_in() {
     let (page, csrf) = b.csrf("/auth/totp").await;
     let secret = scrape(&text(&page), "<code id=\"totp-secret\">").unwrap();
     let code = totp_code(&secret, app.now.load(Ordering::SeqCst));
-    let held = ward_store::Store::begin(&trail).await.unwrap();
+    let held = trail.hold_trail_lock().await.unwrap();
     let r = b
         .post("/auth/totp", &[("csrf", &csrf), ("code", &code)])
         .await;

@@ -5,10 +5,9 @@
 
 use bytes::Bytes;
 use deadpool_postgres::Object;
-use ward_store::index::IndexRows;
 use ward_store::{
-    AUDIT_INDEXED_META, AuditRow, KeyRing, NewVersion, StoreError, StoreResult, body_aad,
-    decode_audit_indexed, encode_audit_indexed,
+    AUDIT_INDEXED_META, AuditIndexed, AuditRow, KeyRing, NewVersion, StoreError, StoreResult,
+    body_aad, decode_audit_indexed, encode_audit_indexed,
 };
 
 use crate::conn::map_err;
@@ -102,7 +101,7 @@ pub(crate) async fn index(
     c: &Object,
     from: u64,
     through: u64,
-    rows: &[(u64, IndexRows)],
+    records: &[AuditIndexed],
 ) -> StoreResult<bool> {
     let current = crate::schema::get_meta(c, AUDIT_INDEXED_META).await?;
     if decode_audit_indexed(current.as_deref())? != from {
@@ -114,12 +113,15 @@ pub(crate) async fn index(
         )
         .await
         .map_err(map_err)?;
-    for (seq, index) in rows {
-        if let Some(row) = c.query_opt(&st, &[&int(*seq)?]).await.map_err(map_err)? {
+    // (the AuditEvent resource and version were written with the chain row: only the index
+    // rows are projected here)
+    for r in records {
+        let Some(event) = &r.event else { continue };
+        if let Some(row) = c.query_opt(&st, &[&int(r.seq)?]).await.map_err(map_err)? {
             let rid: i64 = row.get(0);
             // (replacing: a `$reindex` may have indexed it already)
             crate::index::remove(c, rid).await?;
-            crate::index::insert(c, rid, index).await?;
+            crate::index::insert(c, rid, &event.index).await?;
         }
     }
     crate::schema::put_meta(c, AUDIT_INDEXED_META, &encode_audit_indexed(through)).await?;
@@ -137,8 +139,9 @@ pub(crate) async fn rows(
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let st = c
         .prepare_cached(
-            "SELECT c.seq, c.prev_hash, c.hash, v.rtype, v.id, v.version, v.body FROM audit_chain c \
-             LEFT JOIN versions v ON v.seq = c.vseq WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
+            "SELECT c.seq, c.prev_hash, c.hash, v.rtype, v.id, v.version, v.body, v.last_updated, \
+             v.patients FROM audit_chain c LEFT JOIN versions v ON v.seq = c.vseq \
+             WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
         )
         .await
         .map_err(map_err)?;
@@ -152,12 +155,14 @@ pub(crate) async fn rows(
         let id: Option<String> = r.get(4);
         let version: Option<i64> = r.get(5);
         let sealed: Option<Vec<u8>> = r.get(6);
+        let recorded: Option<i64> = r.get(7);
+        let patients: Option<String> = r.get(8);
         // A body that no longer opens (tampered ciphertext) reads as missing: the verifier
         // reports the record as modified.
-        let body = match (rtype, id, version, sealed) {
+        let body = match (&rtype, &id, version, sealed) {
             (Some(t), Some(i), Some(v), Some(env)) => u64::try_from(v)
                 .ok()
-                .and_then(|v| ring.open(&body_aad(&t, &i, v), &env).ok())
+                .and_then(|v| ring.open(&body_aad(t, i, v), &env).ok())
                 .map(Bytes::from),
             _ => None,
         };
@@ -166,6 +171,9 @@ pub(crate) async fn rows(
             prev_hash: hash32(&prev)?,
             hash: hash32(&hash)?,
             body,
+            id,
+            recorded: recorded.map(ward_store::Timestamp),
+            patients: ward_store::split_patients(patients.as_deref()),
         });
     }
     Ok(out)

@@ -24,8 +24,8 @@ use async_trait::async_trait;
 use deadpool_postgres::{Object, Pool};
 use ward_store::search::{SearchPage, SearchQuery};
 use ward_store::{
-    AuditRow, HistoryPage, HistoryQuery, KeyRing, ReindexFn, Store, StoreError, StoreResult,
-    StoreTx, StoredResource,
+    AuditRow, HistoryPage, HistoryQuery, KeyRing, NewVersion, ReindexFn, Store, StoreError,
+    StoreResult, StoreTx, StoredResource,
 };
 
 pub use conn::PgOptions;
@@ -163,6 +163,17 @@ impl PostgresStore {
     }
 }
 
+impl PostgresStore {
+    async fn write_tx(&self) -> StoreResult<tx::PgTx> {
+        tx::PgTx::begin(
+            &self.inner.primary,
+            self.inner.ring.clone(),
+            self.inner.limit,
+        )
+        .await
+    }
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn read(&self, rtype: &str, id: &str) -> StoreResult<Option<StoredResource>> {
@@ -195,13 +206,7 @@ impl Store for PostgresStore {
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
-        let tx = tx::PgTx::begin(
-            &self.inner.primary,
-            self.inner.ring.clone(),
-            self.inner.limit,
-        )
-        .await?;
-        Ok(Box::new(tx))
+        Ok(Box::new(self.write_tx().await?))
     }
 
     async fn get_meta(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
@@ -280,6 +285,38 @@ impl Store for PostgresStore {
             audit::checkpoints(&c).await
         })
         .await
+    }
+
+    async fn add_audit_checkpoint(&self, seq: u64, body: String) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        tx.add_audit_checkpoint(seq, &body).await?;
+        Box::new(tx).commit().await
+    }
+
+    async fn append_audit_committed(
+        &self,
+        events: Vec<NewVersion>,
+    ) -> StoreResult<Vec<(u64, [u8; 32])>> {
+        let mut tx = self.write_tx().await?;
+        let linked = tx.append_audit(events).await?;
+        Box::new(tx).commit().await?;
+        Ok(linked)
+    }
+
+    async fn purge_audit(
+        &self,
+        through: u64,
+        record: NewVersion,
+    ) -> StoreResult<(u64, (u64, [u8; 32]))> {
+        let mut tx = self.write_tx().await?;
+        let n = tx.purge_audit(through).await?;
+        let linked = tx.append_audit(vec![record]).await?;
+        let head = linked
+            .first()
+            .copied()
+            .ok_or_else(|| StoreError::Internal("purge record not linked".into()))?;
+        Box::new(tx).commit().await?;
+        Ok((n, head))
     }
 
     async fn reindex(&self, rtype: Option<&str>, index: Arc<ReindexFn>) -> StoreResult<u64> {

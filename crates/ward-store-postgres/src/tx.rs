@@ -88,6 +88,22 @@ impl PgTx {
     }
 }
 
+impl PgTx {
+    /// Stores a signed checkpoint in this transaction.
+    pub(crate) async fn add_audit_checkpoint(&mut self, seq: u64, body: &str) -> StoreResult<()> {
+        let c = self.conn()?;
+        let r = timed(self.limit, crate::audit::add_checkpoint(c, seq, body)).await;
+        self.check(r)
+    }
+
+    /// Removes the chain's prefix through `through` in this transaction.
+    pub(crate) async fn purge_audit(&mut self, through: u64) -> StoreResult<u64> {
+        let c = self.conn()?;
+        let r = timed(self.limit, crate::audit::purge(c, through)).await;
+        self.check(r)
+    }
+}
+
 impl Drop for PgTx {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
@@ -132,22 +148,10 @@ impl StoreTx for PgTx {
         &mut self,
         from: u64,
         through: u64,
-        rows: Vec<(u64, ward_store::index::IndexRows)>,
+        records: Vec<ward_store::AuditIndexed>,
     ) -> StoreResult<bool> {
         let c = self.conn()?;
-        let r = timed(self.limit, crate::audit::index(c, from, through, &rows)).await;
-        self.check(r)
-    }
-
-    async fn add_audit_checkpoint(&mut self, seq: u64, body: String) -> StoreResult<()> {
-        let c = self.conn()?;
-        let r = timed(self.limit, crate::audit::add_checkpoint(c, seq, &body)).await;
-        self.check(r)
-    }
-
-    async fn purge_audit(&mut self, through: u64) -> StoreResult<u64> {
-        let c = self.conn()?;
-        let r = timed(self.limit, crate::audit::purge(c, through)).await;
+        let r = timed(self.limit, crate::audit::index(c, from, through, &records)).await;
         self.check(r)
     }
 

@@ -1,158 +1,206 @@
-//! The audit chain on SQLite: appending AuditEvent versions with their chain links inside the
-//! caller's transaction, reading the chain back with the exact hashed text, and checkpoints.
+//! The data file's side of the audit trail (docs/design/011-audit-file.md): the pending
+//! records of writes, committed with the write and chained into the trail file after it, and
+//! the projection of the trail — each record as an `AuditEvent` resource and version, its row
+//! in the position map `audit_chain(seq, vseq, prev_hash, hash)` and its search index rows.
 
-use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
-use ward_store::index::IndexRows;
 use ward_store::{
-    AUDIT_INDEXED_META, AuditRow, KeyRing, NewVersion, StoreError, StoreResult, body_aad,
-    decode_audit_indexed, encode_audit_indexed,
+    AUDIT_INDEXED_META, AuditIndexed, KeyRing, NewVersion, StoreError, StoreResult,
+    decode_audit_indexed, encode_audit_indexed, join_patients,
 };
 
 use crate::conn::map_err;
-use crate::tx::write_one;
+use crate::trail::{Entry, Legacy};
 
-fn hash32(v: Vec<u8>) -> StoreResult<[u8; 32]> {
-    <[u8; 32]>::try_from(v.as_slice()).map_err(|_| StoreError::Integrity)
+fn int(v: u64) -> StoreResult<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Integrity)
 }
 
-/// The current head of the chain (`0` and the genesis hash when empty).
-pub(crate) fn head(c: &Connection) -> StoreResult<(u64, [u8; 32])> {
-    let row: Option<(i64, Vec<u8>)> = c
-        .prepare_cached("SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1")
-        .map_err(map_err)?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()
-        .map_err(map_err)?;
-    match row {
-        None => Ok((0, ward_audit::GENESIS)),
-        Some((seq, hash)) => Ok((
-            u64::try_from(seq).map_err(|_| StoreError::Integrity)?,
-            hash32(hash)?,
-        )),
-    }
+fn uint(v: i64) -> StoreResult<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Integrity)
 }
 
-/// Writes each AuditEvent version and links it into the chain. Returns `(seq, hash)` of each.
-pub(crate) fn append(
+/// Stores a write's AuditEvents as pending, inside the write's transaction.
+pub(crate) fn add_pending(
     c: &Connection,
     ring: &KeyRing,
     events: &[NewVersion],
-) -> StoreResult<Vec<(u64, [u8; 32])>> {
-    let (mut seq, mut prev) = head(c)?;
-    let mut out = Vec::with_capacity(events.len());
-    for e in events {
-        let body = e
-            .body
-            .as_deref()
-            .ok_or_else(|| StoreError::Internal("audit event without body".into()))?;
-        let vseq = write_one(c, ring, e)?;
-        seq += 1;
-        let hash = ward_audit::link_hash(seq, &prev, body);
-        c.prepare_cached(
-            "INSERT INTO audit_chain(seq, vseq, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .map_err(map_err)?
-        .execute(params![
-            i64::try_from(seq).map_err(|_| StoreError::Integrity)?,
-            vseq,
-            prev.as_slice(),
-            hash.as_slice()
-        ])
-        .map_err(map_err)?;
-        out.push((seq, hash));
-        prev = hash;
-    }
-    Ok(out)
-}
-
-/// The AuditEvent index position (`meta`), as this connection's transaction sees it.
-fn indexed(c: &Connection) -> StoreResult<u64> {
-    decode_audit_indexed(crate::schema::get_meta(c, AUDIT_INDEXED_META)?.as_deref())
-}
-
-/// `(indexed, head)` of the AuditEvent index, from one snapshot.
-pub(crate) fn index_state(c: &Connection) -> StoreResult<(u64, u64)> {
-    crate::search::in_read_tx(c, |c| Ok((indexed(c)?, head(c)?.0)))
-}
-
-/// Writes the deferred index rows of chain positions `rows` and moves the index position from
-/// `from` to `through`; `false` (and nothing written) when the position is no longer `from`.
-pub(crate) fn index(
-    c: &Connection,
-    from: u64,
-    through: u64,
-    rows: &[(u64, IndexRows)],
-) -> StoreResult<bool> {
-    if indexed(c)? != from {
-        return Ok(false);
-    }
-    for (seq, index) in rows {
-        let rid: Option<i64> = c
-            .prepare_cached(
-                "SELECT v.rid FROM audit_chain c JOIN versions v ON v.seq = c.vseq WHERE c.seq = ?1",
-            )
-            .map_err(map_err)?
-            .query_row([i64::try_from(*seq).map_err(|_| StoreError::Integrity)?], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(map_err)?;
-        if let Some(rid) = rid {
-            // (replacing: a `$reindex` may have indexed it already)
-            crate::index::remove(c, rid)?;
-            crate::index::insert(c, rid, index)?;
-        }
-    }
-    crate::schema::put_meta(c, AUDIT_INDEXED_META, &encode_audit_indexed(through))?;
-    Ok(true)
-}
-
-/// Chain rows after `after`, in order, with the AuditEvent text each one hashed.
-pub(crate) fn rows(
-    c: &Connection,
-    ring: &KeyRing,
-    after: u64,
-    limit: usize,
-) -> StoreResult<Vec<AuditRow>> {
-    let after = i64::try_from(after).unwrap_or(i64::MAX);
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+) -> StoreResult<()> {
     let mut st = c
         .prepare_cached(
-            "SELECT c.seq, c.prev_hash, c.hash, v.rtype, v.id, v.version, v.body FROM audit_chain c \
-             LEFT JOIN versions v ON v.seq = c.vseq WHERE c.seq > ?1 ORDER BY c.seq LIMIT ?2",
+            "INSERT INTO audit_pending(id, recorded, body, patients) VALUES (?1, ?2, ?3, ?4)",
         )
         .map_err(map_err)?;
-    let mut rows = st.query(params![after, limit]).map_err(map_err)?;
+    for e in events {
+        let entry = Entry::seal(ring, e)?;
+        st.execute(params![
+            entry.id,
+            entry.recorded,
+            entry.sealed,
+            entry.patients
+        ])
+        .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+/// Every pending record, oldest first, opened for chaining. A pending body that does not
+/// open is an integrity failure: it cannot be chained, and it must not be dropped.
+pub(crate) fn pending(c: &Connection, ring: &KeyRing) -> StoreResult<Vec<Entry>> {
+    let mut st = c
+        .prepare_cached(
+            "SELECT id, recorded, body, patients FROM audit_pending ORDER BY recorded, id",
+        )
+        .map_err(map_err)?;
+    let mut rows = st.query([]).map_err(map_err)?;
     let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(map_err)? {
-        let seq: i64 = r.get(0).map_err(map_err)?;
-        let rtype: Option<String> = r.get(3).map_err(map_err)?;
-        let id: Option<String> = r.get(4).map_err(map_err)?;
-        let version: Option<i64> = r.get(5).map_err(map_err)?;
-        let sealed: Option<Vec<u8>> = r.get(6).map_err(map_err)?;
-        // A body that no longer opens (tampered ciphertext) reads as missing: the verifier
-        // reports the record as modified.
-        let body = match (rtype, id, version, sealed) {
-            (Some(t), Some(i), Some(v), Some(env)) => u64::try_from(v)
-                .ok()
-                .and_then(|v| ring.open(&body_aad(&t, &i, v), &env).ok())
-                .map(Bytes::from),
-            _ => None,
-        };
-        out.push(AuditRow {
-            seq: u64::try_from(seq).map_err(|_| StoreError::Integrity)?,
-            prev_hash: hash32(r.get(1).map_err(map_err)?)?,
-            hash: hash32(r.get(2).map_err(map_err)?)?,
-            body,
+        let id: String = r.get(0).map_err(map_err)?;
+        let sealed: Vec<u8> = r.get(2).map_err(map_err)?;
+        let text = crate::compress::unpack(ring.open(&crate::trail::aad(&id), &sealed)?)?;
+        out.push(Entry {
+            recorded: r.get(1).map_err(map_err)?,
+            text: text.into(),
+            sealed,
+            patients: r.get(3).map_err(map_err)?,
+            id,
         });
     }
     Ok(out)
 }
 
-/// Removes chain rows `seq <= through` and their AuditEvent resources (retention).
+/// The projection's position (`meta`), as this connection's transaction sees it.
+pub(crate) fn indexed(c: &Connection) -> StoreResult<u64> {
+    decode_audit_indexed(crate::schema::get_meta(c, AUDIT_INDEXED_META)?.as_deref())
+}
+
+/// The lowest and highest chain positions the projection holds (`None` when it holds none).
+pub(crate) fn projected_range(c: &Connection) -> StoreResult<Option<(u64, u64)>> {
+    let (lo, hi): (Option<i64>, Option<i64>) = c
+        .query_row("SELECT min(seq), max(seq) FROM audit_chain", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(map_err)?;
+    match (lo, hi) {
+        (Some(lo), Some(hi)) => Ok(Some((uint(lo)?, uint(hi)?))),
+        _ => Ok(None),
+    }
+}
+
+/// Projects `records` and moves the position from `from` to `through`; `false` (and nothing
+/// written) when the position is no longer `from`. A record the projection already holds (a
+/// database upgraded from schema 5, whose AuditEvents were stored with their chain rows, or a
+/// `$reindex`) only has its index rows replaced.
+pub(crate) fn project(
+    c: &Connection,
+    ring: &KeyRing,
+    from: u64,
+    through: u64,
+    records: &[AuditIndexed],
+) -> StoreResult<bool> {
+    if indexed(c)? != from {
+        return Ok(false);
+    }
+    // Positions of the new rows, assigned here (the writer is held): no UPDATE of the
+    // resource row after its version is inserted.
+    let (mut rid, mut vseq): (i64, i64) = c
+        .query_row(
+            "SELECT coalesce((SELECT max(rid) FROM resources), 0), \
+             coalesce((SELECT max(seq) FROM versions), 0)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(map_err)?;
+    let mut prev: Option<(u64, [u8; 32])> = None;
+    for r in records {
+        let prev_hash = match prev {
+            Some((s, h)) if s + 1 == r.seq => h,
+            _ => previous_hash(c, r.seq)?,
+        };
+        prev = Some((r.seq, r.hash));
+        let Some(e) = &r.event else { continue };
+        let held: Option<i64> = c
+            .prepare_cached(
+                "SELECT v.rid FROM audit_chain c JOIN versions v ON v.seq = c.vseq WHERE c.seq = ?1",
+            )
+            .map_err(map_err)?
+            .query_row([int(r.seq)?], |row| row.get(0))
+            .optional()
+            .map_err(map_err)?;
+        if let Some(existing) = held {
+            crate::index::remove(c, existing)?;
+            crate::index::insert(c, existing, &e.index)?;
+        } else {
+            rid += 1;
+            vseq += 1;
+            let sealed = ring.seal(&crate::trail::aad(&e.id), &crate::compress::pack(&e.body))?;
+            c.prepare_cached(
+                "INSERT INTO resources(rid, rtype, id, version, last_updated, deleted, seq) \
+                 VALUES (?1, 'AuditEvent', ?2, 1, ?3, 0, ?4)",
+            )
+            .map_err(map_err)?
+            .execute(params![rid, e.id, e.recorded.0, vseq])
+            .map_err(map_err)?;
+            c.prepare_cached(
+                "INSERT INTO versions(seq, rid, rtype, id, version, last_updated, method, body, \
+                 patients) VALUES (?1, ?2, 'AuditEvent', ?3, 1, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(map_err)?
+            .execute(params![
+                vseq,
+                rid,
+                e.id,
+                e.recorded.0,
+                ward_store::WriteMethod::Create.code(),
+                sealed,
+                join_patients(&e.patients)
+            ])
+            .map_err(map_err)?;
+            c.prepare_cached(
+                "INSERT INTO audit_chain(seq, vseq, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(map_err)?
+            .execute(params![
+                int(r.seq)?,
+                vseq,
+                prev_hash.as_slice(),
+                r.hash.as_slice()
+            ])
+            .map_err(map_err)?;
+            crate::index::insert(c, rid, &e.index)?;
+        }
+        c.prepare_cached("DELETE FROM audit_pending WHERE id = ?1")
+            .map_err(map_err)?
+            .execute([&e.id])
+            .map_err(map_err)?;
+    }
+    crate::schema::put_meta(c, AUDIT_INDEXED_META, &encode_audit_indexed(through))?;
+    Ok(true)
+}
+
+/// The hash of the record before `seq`, as the projection holds it (the genesis hash for the
+/// first record; zeros when the projection does not hold it: purged).
+fn previous_hash(c: &Connection, seq: u64) -> StoreResult<[u8; 32]> {
+    if seq <= 1 {
+        return Ok(ward_audit::GENESIS);
+    }
+    let h: Option<Vec<u8>> = c
+        .prepare_cached("SELECT hash FROM audit_chain WHERE seq = ?1")
+        .map_err(map_err)?
+        .query_row([int(seq - 1)?], |r| r.get(0))
+        .optional()
+        .map_err(map_err)?;
+    match h {
+        Some(h) => <[u8; 32]>::try_from(h.as_slice()).map_err(|_| StoreError::Integrity),
+        None => Ok([0; 32]),
+    }
+}
+
+/// Removes the projection of chain positions `seq <= through` (after the trail's prefix was
+/// purged): the AuditEvent resources with every version and index row, and their map rows.
+/// Returns how many map rows went.
 pub(crate) fn purge(c: &Connection, through: u64) -> StoreResult<u64> {
-    let through = i64::try_from(through).map_err(|_| StoreError::Integrity)?;
+    let through = int(through)?;
     let rids: Vec<i64> = {
         let mut st = c
             .prepare(
@@ -182,25 +230,41 @@ pub(crate) fn purge(c: &Connection, through: u64) -> StoreResult<u64> {
     u64::try_from(n).map_err(|_| StoreError::Integrity)
 }
 
-/// Stores a checkpoint (JSON) for `seq`.
-pub(crate) fn add_checkpoint(c: &Connection, seq: u64, body: &str) -> StoreResult<()> {
-    c.prepare_cached("INSERT OR REPLACE INTO audit_checkpoints(seq, body) VALUES (?1, ?2)")
-        .map_err(map_err)?
-        .execute(params![
-            i64::try_from(seq).map_err(|_| StoreError::Integrity)?,
-            body
-        ])
-        .map_err(map_err)?;
-    Ok(())
-}
+/// Signed checkpoints as stored: `(seq, JSON)`.
+pub(crate) type Checkpoints = Vec<(u64, String)>;
 
-/// Every checkpoint, oldest first.
-pub(crate) fn checkpoints(c: &Connection) -> StoreResult<Vec<String>> {
+/// The legacy chain of a database of schema 5 (its rows with their AuditEvent versions, as
+/// stored) and its checkpoints, for the move into the trail file.
+pub(crate) fn legacy(c: &Connection) -> StoreResult<(Vec<Legacy>, Checkpoints)> {
     let mut st = c
-        .prepare_cached("SELECT body FROM audit_checkpoints ORDER BY seq")
+        .prepare(
+            "SELECT c.seq, c.prev_hash, c.hash, v.id, v.last_updated, v.body, v.patients \
+             FROM audit_chain c LEFT JOIN versions v ON v.seq = c.vseq ORDER BY c.seq",
+        )
         .map_err(map_err)?;
-    let rows = st
-        .query_map([], |r| r.get::<_, String>(0))
+    let mut rows = st.query([]).map_err(map_err)?;
+    let mut chain = Vec::new();
+    while let Some(r) = rows.next().map_err(map_err)? {
+        chain.push(Legacy {
+            seq: uint(r.get(0).map_err(map_err)?)?,
+            prev_hash: r.get(1).map_err(map_err)?,
+            hash: r.get(2).map_err(map_err)?,
+            id: r.get(3).map_err(map_err)?,
+            recorded: r.get(4).map_err(map_err)?,
+            sealed: r.get(5).map_err(map_err)?,
+            patients: r.get(6).map_err(map_err)?,
+        });
+    }
+    let mut st = c
+        .prepare("SELECT seq, body FROM audit_checkpoints ORDER BY seq")
         .map_err(map_err)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(map_err)
+    let cps = st
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .map_err(map_err)?
+        .map(|r| {
+            let (s, b) = r.map_err(map_err)?;
+            Ok((uint(s)?, b))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok((chain, cps))
 }

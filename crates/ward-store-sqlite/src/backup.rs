@@ -11,8 +11,8 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 use ward_store::{StoreError, StoreResult};
 
-use crate::conn::{PAGE_KEY_LABEL, map_err, open_keyed};
-use crate::{SqliteStore, audit};
+use crate::conn::{PAGE_KEY_LABEL, TRAIL_PAGE_KEY_LABEL, map_err, open_keyed};
+use crate::{SqliteStore, trail};
 
 /// The first 16 bytes of every unencrypted SQLite database file.
 pub const PLAINTEXT_HEADER: &[u8; 16] = b"SQLite format 3\0";
@@ -24,8 +24,10 @@ const BUSY_PAUSE: Duration = Duration::from_millis(100);
 /// What a finished backup copy holds, read back from the copy itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupInfo {
-    /// Size of the copy in bytes.
+    /// Size of the copy of the database file in bytes.
     pub bytes: u64,
+    /// Size of the copy of the audit trail file (`crate::trail_path` of the copy) in bytes.
+    pub trail_bytes: u64,
     /// Resources in the copy: current, not deleted, AuditEvents apart.
     pub resources: u64,
     /// The first audit chain record in the copy (`0` when the trail is empty; more than `1`
@@ -61,41 +63,67 @@ impl SqliteStore {
     /// synced to disk before this returns. A copy that comes out unencrypted is removed and
     /// refused.
     pub async fn backup_to(&self, dest: &Path) -> StoreResult<BackupInfo> {
-        let page_key = self.inner.ring.master().derive(PAGE_KEY_LABEL)?;
         let dest: PathBuf = dest.to_path_buf();
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&dest)
-            .map_err(|e| StoreError::Internal(format!("backup file: {}", e.kind())))?;
+        let trail_dest = crate::trail_path(&dest);
+        for f in [&dest, &trail_dest] {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(f)
+                .map_err(|e| StoreError::Internal(format!("backup file: {}", e.kind())))?;
+        }
+        // The data file first, then the trail: the copy's trail then holds every record the
+        // copy's projection holds (docs/design/011-audit-file.md "Backup and restore").
+        let main_key = self.inner.ring.master().derive(PAGE_KEY_LABEL)?;
         let target = dest.clone();
-        let done = self
+        let copied = self
             .inner
             .pool
             .read(move |src| {
-                let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-                let mut dst = open_keyed(&target, flags, &page_key)?;
+                let mut dst = open_copy(&target, &main_key)?;
                 copy_all(src, &mut dst)?;
-                let head = audit::head(&dst)?;
-                let first = first_seq(&dst)?;
                 let resources = count_resources(&dst)?;
                 dst.close().map_err(|(_, e)| map_err(e))?;
-                Ok((head, first, resources))
+                Ok(resources)
             })
             .await;
-        let finish = done.and_then(|((audit_seq, audit_hash), audit_first, resources)| {
-            let io = |e: std::io::Error| StoreError::Internal(format!("backup file: {}", e.kind()));
-            let file = std::fs::File::open(&dest).map_err(io)?;
-            file.sync_all().map_err(io)?;
-            if is_plaintext_sqlite(&dest).map_err(io)? {
-                return Err(StoreError::Internal(
-                    "the backup copy came out unencrypted".into(),
-                ));
+        let trail_key = self.inner.ring.master().derive(TRAIL_PAGE_KEY_LABEL)?;
+        let target = trail_dest.clone();
+        let copied = match copied {
+            Ok(resources) => {
+                self.inner
+                    .trail
+                    .read(move |src| {
+                        let mut dst = open_copy(&target, &trail_key)?;
+                        copy_all(src, &mut dst)?;
+                        let head = trail::head(&dst)?;
+                        let first = trail::first(&dst)?;
+                        dst.close().map_err(|(_, e)| map_err(e))?;
+                        Ok((resources, head, first))
+                    })
+                    .await
             }
-            let bytes = file.metadata().map_err(io)?.len();
+            Err(e) => Err(e),
+        };
+        let finish = copied.and_then(|(resources, (audit_seq, audit_hash), audit_first)| {
+            let io = |e: std::io::Error| StoreError::Internal(format!("backup file: {}", e.kind()));
+            let mut sizes = [0u64; 2];
+            for (i, f) in [&dest, &trail_dest].into_iter().enumerate() {
+                let file = std::fs::File::open(f).map_err(io)?;
+                file.sync_all().map_err(io)?;
+                if is_plaintext_sqlite(f).map_err(io)? {
+                    return Err(StoreError::Internal(
+                        "the backup copy came out unencrypted".into(),
+                    ));
+                }
+                if let Some(size) = sizes.get_mut(i) {
+                    *size = file.metadata().map_err(io)?.len();
+                }
+            }
             Ok(BackupInfo {
-                bytes,
+                bytes: sizes[0],
+                trail_bytes: sizes[1],
                 resources,
                 audit_first,
                 audit_seq,
@@ -104,6 +132,7 @@ impl SqliteStore {
         });
         if finish.is_err() {
             remove_quietly(&dest);
+            remove_quietly(&trail_dest);
         }
         finish
     }
@@ -111,38 +140,20 @@ impl SqliteStore {
     /// SQLite's `PRAGMA integrity_check` and SQLCipher's `PRAGMA cipher_integrity_check` (the
     /// HMAC of every page). Returns the problems found; empty means both passed.
     pub async fn integrity_check(&self) -> StoreResult<Vec<String>> {
-        self.inner
-            .pool
-            .read(|c| {
-                let mut problems = Vec::new();
-                let mut st = c.prepare("PRAGMA integrity_check").map_err(map_err)?;
-                let rows = st
-                    .query_map([], |r| r.get::<_, String>(0))
-                    .map_err(map_err)?;
-                for r in rows {
-                    let r = r.map_err(map_err)?;
-                    if r != "ok" {
-                        problems.push(format!("integrity_check: {r}"));
-                    }
-                }
-                let mut st = c
-                    .prepare("PRAGMA cipher_integrity_check")
-                    .map_err(map_err)?;
-                let rows = st
-                    .query_map([], |r| r.get::<_, String>(0))
-                    .map_err(map_err)?;
-                for r in rows {
-                    problems.push(format!("cipher_integrity_check: {}", r.map_err(map_err)?));
-                }
-                Ok(problems)
-            })
-            .await
+        let mut problems = self.inner.pool.read(|c| check_file(c, "")).await?;
+        problems.extend(
+            self.inner
+                .trail
+                .read(|c| check_file(c, "audit trail "))
+                .await?,
+        );
+        Ok(problems)
     }
 
     /// The head of the audit chain: the last `seq` and its hash (`0` and the genesis hash when
     /// the trail is empty).
     pub async fn audit_head(&self) -> StoreResult<(u64, [u8; 32])> {
-        self.inner.pool.read(audit::head).await
+        self.inner.trail.read(trail::head).await
     }
 
     /// How many resources the store holds: current, not deleted, AuditEvents apart.
@@ -163,6 +174,7 @@ impl SqliteStore {
         match std::sync::Arc::try_unwrap(self.inner) {
             Ok(inner) => {
                 inner.pool.shutdown();
+                inner.trail.shutdown();
                 drop(inner);
                 true
             }
@@ -171,11 +183,37 @@ impl SqliteStore {
     }
 }
 
-fn first_seq(c: &Connection) -> StoreResult<u64> {
-    let n: Option<i64> = c
-        .query_row("SELECT min(seq) FROM audit_chain", [], |r| r.get(0))
+/// Both integrity checks of one file; each problem is prefixed with `which`.
+fn check_file(c: &Connection, which: &str) -> StoreResult<Vec<String>> {
+    let mut problems = Vec::new();
+    let mut st = c.prepare("PRAGMA integrity_check").map_err(map_err)?;
+    let rows = st
+        .query_map([], |r| r.get::<_, String>(0))
         .map_err(map_err)?;
-    u64::try_from(n.unwrap_or(0)).map_err(|_| StoreError::Integrity)
+    for r in rows {
+        let r = r.map_err(map_err)?;
+        if r != "ok" {
+            problems.push(format!("{which}integrity_check: {r}"));
+        }
+    }
+    let mut st = c
+        .prepare("PRAGMA cipher_integrity_check")
+        .map_err(map_err)?;
+    let rows = st
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(map_err)?;
+    for r in rows {
+        problems.push(format!(
+            "{which}cipher_integrity_check: {}",
+            r.map_err(map_err)?
+        ));
+    }
+    Ok(problems)
+}
+
+fn open_copy(path: &Path, page_key: &ward_crypto::SecretBytes) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    open_keyed(path, flags, page_key)
 }
 
 fn count_resources(c: &Connection) -> StoreResult<u64> {

@@ -13,6 +13,8 @@ use crate::SqliteOptions;
 use crate::schema;
 
 pub(crate) const PAGE_KEY_LABEL: &str = "ward/sqlcipher-page-key/v1";
+/// The page key of the audit trail file (`ward-audit.db`).
+pub const TRAIL_PAGE_KEY_LABEL: &str = "ward/sqlcipher-audit-page-key/v1";
 
 /// Maps a SQLite error to a storage error, logging the detail once (no data values: SQLite's
 /// messages name tables and columns, never bound parameters).
@@ -71,13 +73,30 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// i.e. when the checkpointer cannot keep up; normally the checkpointer does it first.
 const WRITER_AUTOCHECKPOINT_PAGES: u32 = 16_384;
 
+/// Which database a pool serves: what its writer sets up when it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `ward.db`: the data, its schema and the data keys.
+    Main,
+    /// `ward-audit.db`: the trail of record (docs/design/011-audit-file.md).
+    Trail,
+}
+
 impl Pool {
-    pub(crate) async fn open(options: &SqliteOptions, ring: &Arc<KeyRing>) -> StoreResult<Self> {
-        let page_key = ring.master().derive(PAGE_KEY_LABEL)?;
-        let opts = options.clone();
+    pub(crate) async fn open(
+        options: &SqliteOptions,
+        ring: &Arc<KeyRing>,
+        kind: Kind,
+    ) -> StoreResult<Self> {
+        let (path, label, readers) = match kind {
+            Kind::Main => (options.path.clone(), PAGE_KEY_LABEL, options.readers),
+            Kind::Trail => (options.trail_path(), TRAIL_PAGE_KEY_LABEL, 2),
+        };
+        let page_key = ring.master().derive(label)?;
+        let busy = options.busy_timeout_ms;
         let ring = ring.clone();
         let (writer, readers, checkpointer) = tokio::task::spawn_blocking(move || {
-            let mut writer = open_conn(&opts, &page_key)?;
+            let mut writer = open_conn(&path, busy, &page_key)?;
             // The one writer is the store's bottleneck: a larger page cache, and WAL
             // checkpoints moved to their own thread (below) instead of every ~1,000 pages of
             // commits on the writer's critical path.
@@ -86,12 +105,17 @@ impl Pool {
                     "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES};"
                 ))
                 .map_err(map_err)?;
-            schema::migrate(&mut writer)?;
-            schema::load_keys(&mut writer, &ring)?;
-            let readers = (0..opts.readers.max(1))
-                .map(|_| open_conn(&opts, &page_key))
+            match kind {
+                Kind::Main => {
+                    schema::migrate(&mut writer)?;
+                    schema::load_keys(&mut writer, &ring)?;
+                }
+                Kind::Trail => crate::trail::migrate(&mut writer)?,
+            }
+            let readers = (0..readers.max(1))
+                .map(|_| open_conn(&path, busy, &page_key))
                 .collect::<StoreResult<Vec<_>>>()?;
-            let checkpointer = open_conn(&opts, &page_key)?;
+            let checkpointer = open_conn(&path, busy, &page_key)?;
             Ok::<_, StoreError>((writer, readers, checkpointer))
         })
         .await
@@ -208,12 +232,16 @@ pub(crate) fn reset(conn: &Connection) {
     }
 }
 
-fn open_conn(options: &SqliteOptions, page_key: &SecretBytes) -> StoreResult<Connection> {
+fn open_conn(
+    path: &std::path::Path,
+    busy_timeout_ms: u64,
+    page_key: &SecretBytes,
+) -> StoreResult<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = open_keyed(&options.path, flags, page_key)?;
-    conn.busy_timeout(std::time::Duration::from_millis(options.busy_timeout_ms))
+    let conn = open_keyed(path, flags, page_key)?;
+    conn.busy_timeout(std::time::Duration::from_millis(busy_timeout_ms))
         .map_err(map_err)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;

@@ -30,9 +30,10 @@ pub(crate) fn decode(row: &Row<'_>, ring: &KeyRing) -> StoreResult<StoredResourc
     let version = u64::try_from(version).map_err(|_| StoreError::Integrity)?;
     let method = WriteMethod::from_code(method).ok_or(StoreError::Integrity)?;
     let body = match sealed {
-        Some(env) => Some(Bytes::from(
+        // (an AuditEvent's text is stored packed: `crate::compress`)
+        Some(env) => Some(Bytes::from(crate::compress::unpack(
             ring.open(&body_aad(&rtype, &id, version), &env)?,
-        )),
+        )?)),
         None => None,
     };
     let meta = VersionMeta {
@@ -42,9 +43,7 @@ pub(crate) fn decode(row: &Row<'_>, ring: &KeyRing) -> StoreResult<StoredResourc
         last_updated: Timestamp(last_updated),
         method,
         seq,
-        patients: patients
-            .map(|p| p.split(',').map(str::to_owned).collect())
-            .unwrap_or_default(),
+        patients: ward_store::split_patients(patients.as_deref()),
     };
     Ok(StoredResource { meta, body })
 }

@@ -7,7 +7,7 @@ use ward_store::{KeyRing, StoreError, StoreResult};
 use crate::conn::map_err;
 
 /// Each entry migrates from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     r"
 CREATE TABLE meta (
     name  TEXT PRIMARY KEY,
@@ -51,7 +51,23 @@ CREATE INDEX versions_type_seq ON versions (rtype, seq);
     AUTH_STATE,
     AUDIT,
     AUDIT_INDEXED,
+    AUDIT_PENDING,
 ];
+
+/// Migration 6: the audit trail of record moves to a file of its own
+/// (docs/design/011-audit-file.md). A write's AuditEvent commits with the write as a pending
+/// row here (sealed like a version body) and is chained into the trail after the commit; the
+/// projector deletes it once the record is projected. The rows of `audit_chain` become the
+/// projection's map from chain position to AuditEvent version; the trail itself (and its
+/// checkpoints) are moved by `crate::trail::pair` when the store opens.
+const AUDIT_PENDING: &str = r"
+CREATE TABLE audit_pending (
+    id       TEXT PRIMARY KEY,
+    recorded INTEGER NOT NULL,
+    body     BLOB NOT NULL,
+    patients TEXT
+) WITHOUT ROWID;
+";
 
 /// Migration 5: the deferred AuditEvent index's position (docs/design/007-audit.md "Deferred
 /// index"). A database written before had every AuditEvent indexed with its record, so the
@@ -267,18 +283,16 @@ mod tests {
         )
         .unwrap();
         migrate(&mut c).unwrap();
-        assert_eq!(crate::audit::index_state(&c).unwrap(), (3, 3));
+        assert_eq!(crate::audit::indexed(&c).unwrap(), 3);
+        assert_eq!(crate::audit::projected_range(&c).unwrap(), Some((1, 3)));
 
         let mut fresh = Connection::open_in_memory().unwrap();
         migrate(&mut fresh).unwrap();
-        assert_eq!(crate::audit::index_state(&fresh).unwrap(), (0, 0));
-        // a new database's records are indexed later
+        assert_eq!(crate::audit::indexed(&fresh).unwrap(), 0);
+        assert_eq!(crate::audit::projected_range(&fresh).unwrap(), None);
+        // a write's pending record table exists from migration 6 on
         fresh
-            .execute_batch(
-                "INSERT INTO audit_chain(seq, vseq, prev_hash, hash) \
-                 VALUES (1, 1, zeroblob(32), zeroblob(32))",
-            )
+            .execute_batch("INSERT INTO audit_pending(id, recorded, body) VALUES ('a', 1, x'00')")
             .unwrap();
-        assert_eq!(crate::audit::index_state(&fresh).unwrap(), (0, 1));
     }
 }

@@ -89,27 +89,21 @@ impl StoreTx for SqliteTx {
     }
 
     async fn append_audit(&mut self, events: Vec<NewVersion>) -> StoreResult<Vec<(u64, [u8; 32])>> {
-        self.run(move |c, ring| crate::audit::append(c, ring, &events))
-            .await
+        // Pending in this transaction; chained into the trail file after the commit
+        // (docs/design/011-audit-file.md).
+        self.run(move |c, ring| crate::audit::add_pending(c, ring, &events))
+            .await?;
+        Ok(Vec::new())
     }
 
     async fn index_audit(
         &mut self,
         from: u64,
         through: u64,
-        rows: Vec<(u64, ward_store::index::IndexRows)>,
+        records: Vec<ward_store::AuditIndexed>,
     ) -> StoreResult<bool> {
-        self.run(move |c, _| crate::audit::index(c, from, through, &rows))
+        self.run(move |c, ring| crate::audit::project(c, ring, from, through, &records))
             .await
-    }
-
-    async fn add_audit_checkpoint(&mut self, seq: u64, body: String) -> StoreResult<()> {
-        self.run(move |c, _| crate::audit::add_checkpoint(c, seq, &body))
-            .await
-    }
-
-    async fn purge_audit(&mut self, through: u64) -> StoreResult<u64> {
-        self.run(move |c, _| crate::audit::purge(c, through)).await
     }
 
     async fn commit(mut self: Box<Self>) -> StoreResult<()> {

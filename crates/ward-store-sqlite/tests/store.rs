@@ -85,6 +85,25 @@ async fn nothing_is_plaintext_on_disk_and_a_wrong_key_is_refused() {
     .unwrap();
     tx.commit().await.unwrap();
     store.put_meta("note", secret.as_bytes()).await.unwrap();
+    // an audit record naming it, in the trail file (and pending in the data file first)
+    let record = |id: &str| NewVersion {
+        rtype: "AuditEvent".into(),
+        id: id.into(),
+        version: 1,
+        last_updated: Timestamp(2),
+        method: WriteMethod::Create,
+        body: Some(format!(r#"{{"resourceType":"AuditEvent","outcomeDesc":"{secret}"}}"#).into()),
+        index: Default::default(),
+        patients: vec![secret.into()],
+    };
+    store
+        .append_audit_committed(vec![record("a1")])
+        .await
+        .unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.append_audit(vec![record("a2")]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(dir.path().join("ward-audit.db").exists());
     // WAL still holds the pages: check it before and after the handle is dropped.
     assert!(files_contain(dir.path(), secret.as_bytes()).is_empty());
     assert!(

@@ -52,6 +52,7 @@ pub async fn run_all(store: &dyn Store) {
     meta_round_trips(store).await;
     audit_purge_removes_only_the_prefix(store).await;
     audit_index_is_deferred_and_written_once(store).await;
+    pending_audit_records_commit_with_their_write(store).await;
 }
 
 /// `AuditEvent?action=CODE` ids.
@@ -72,18 +73,81 @@ async fn audit_ids_with_action(store: &dyn Store, code: &str) -> Vec<String> {
     page.matches.into_iter().map(|m| m.meta.id).collect()
 }
 
+/// Version 1 of an AuditEvent `id` concerning patient `p1`.
+fn audit_event(id: &str, t: i64) -> NewVersion {
+    let mut v = version("AuditEvent", id, 1, t, WriteMethod::Create);
+    v.patients = vec!["p1".into()];
+    v
+}
+
+/// The projection of each chain record in `rows`, with index rows from `index`.
+fn projected(
+    rows: &[crate::AuditRow],
+    index: impl Fn(&str) -> crate::index::IndexRows,
+) -> Vec<crate::AuditIndexed> {
+    rows.iter()
+        .map(|r| crate::AuditIndexed {
+            seq: r.seq,
+            hash: r.hash,
+            event: Some(crate::AuditProjection {
+                id: r.id.clone().unwrap(),
+                recorded: r.recorded.unwrap(),
+                body: r.body.clone().unwrap(),
+                patients: r.patients.clone(),
+                index: index(r.id.as_deref().unwrap()),
+            }),
+        })
+        .collect()
+}
+
+/// Projects the whole chain (no index rows), so that every AuditEvent is readable.
+async fn project_all(store: &dyn Store) {
+    let (from, _) = store.audit_index_state().await.unwrap();
+    let rows = store.audit_rows(from, 10_000).await.unwrap();
+    let Some(through) = rows.last().map(|r| r.seq) else {
+        return;
+    };
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.index_audit(from, through, projected(&rows, |_| Default::default()))
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+}
+
+/// Records `events` in a write transaction, chaining them after the commit when the backend
+/// leaves them pending; returns their positions.
+async fn append_in_tx(store: &dyn Store, events: Vec<NewVersion>) -> Vec<(u64, [u8; 32])> {
+    let mut tx = store.begin().await.unwrap();
+    let linked = tx.append_audit(events).await.unwrap();
+    tx.commit().await.unwrap();
+    if linked.is_empty() {
+        store.chain_pending_audit().await.unwrap()
+    } else {
+        linked
+    }
+}
+
 async fn audit_index_is_deferred_and_written_once(store: &dyn Store) {
     let (from, head) = store.audit_index_state().await.unwrap();
-    let events = (1..=2)
-        .map(|i| version("AuditEvent", &format!("idx-{i}"), 1, i, WriteMethod::Create))
-        .collect();
+    let events = vec![audit_event("idx-1", 1), audit_event("idx-2", 2)];
     let linked = store.append_audit_committed(events).await.unwrap();
     assert_eq!(linked[0].0, head + 1, "one chain: appended at the head");
     assert_eq!(
         store.audit_index_state().await.unwrap(),
         (from, head + 2),
-        "appending moves the head, not the index position"
+        "appending moves the head, not the projection's position"
     );
+    let rows = store.audit_rows(head, 10).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| (r.seq, r.hash)).collect::<Vec<_>>(),
+        linked,
+        "the trail holds the records at once"
+    );
+    assert_eq!(rows[0].id.as_deref(), Some("idx-1"));
+    assert_eq!(rows[0].recorded, Some(Timestamp(1)));
+    assert_eq!(rows[0].patients, vec!["p1".to_owned()]);
     assert!(
         audit_ids_with_action(store, "Z").await.is_empty(),
         "no index rows yet"
@@ -98,11 +162,11 @@ async fn audit_index_is_deferred_and_written_once(store: &dyn Store) {
         ..Default::default()
     };
     let through = head + 2;
-    let rows = vec![(linked[0].0, row("Z")), (linked[1].0, row("Y"))];
+    let chunk = projected(&rows, |id| row(if id == "idx-1" { "Z" } else { "Y" }));
     // a stale start position writes nothing
     let mut tx = store.begin().await.unwrap();
     assert!(
-        !tx.index_audit(through, through + 5, rows.clone())
+        !tx.index_audit(through, through + 5, chunk.clone())
             .await
             .unwrap()
     );
@@ -110,50 +174,108 @@ async fn audit_index_is_deferred_and_written_once(store: &dyn Store) {
     assert!(audit_ids_with_action(store, "Z").await.is_empty());
     // a rolled-back chunk leaves the position
     let mut tx = store.begin().await.unwrap();
-    assert!(tx.index_audit(from, through, rows.clone()).await.unwrap());
+    assert!(tx.index_audit(from, through, chunk.clone()).await.unwrap());
     drop(tx);
     assert_eq!(store.audit_index_state().await.unwrap().0, from);
     // the chunk from the current position is written, once
     let mut tx = store.begin().await.unwrap();
-    assert!(tx.index_audit(from, through, rows.clone()).await.unwrap());
+    assert!(tx.index_audit(from, through, chunk.clone()).await.unwrap());
     tx.commit().await.unwrap();
     assert_eq!(store.audit_index_state().await.unwrap(), (through, through));
     assert_eq!(audit_ids_with_action(store, "Z").await, vec!["idx-1"]);
     assert_eq!(audit_ids_with_action(store, "Y").await, vec!["idx-2"]);
+    let read = store.read("AuditEvent", "idx-1").await.unwrap().unwrap();
+    assert_eq!(read.body, rows[0].body, "projected as the hashed text");
+    assert_eq!(read.meta.patients, vec!["p1".to_owned()]);
     let mut tx = store.begin().await.unwrap();
     assert!(
-        !tx.index_audit(from, through, rows).await.unwrap(),
-        "a second indexer of the same chunk is refused"
+        !tx.index_audit(from, through, chunk).await.unwrap(),
+        "a second projector of the same chunk is refused"
     );
     drop(tx);
     // replacing: indexing a record again swaps its rows, never duplicates them
+    let again = projected(&rows[..1], |_| row("X"));
     let mut tx = store.begin().await.unwrap();
-    assert!(
-        tx.index_audit(through, through, vec![(linked[0].0, row("X"))])
-            .await
-            .unwrap()
-    );
+    assert!(tx.index_audit(through, through, again).await.unwrap());
     tx.commit().await.unwrap();
     assert!(audit_ids_with_action(store, "Z").await.is_empty());
     assert_eq!(audit_ids_with_action(store, "X").await, vec!["idx-1"]);
+    // a record that cannot be projected is passed over
+    let linked = store
+        .append_audit_committed(vec![audit_event("idx-3", 3)])
+        .await
+        .unwrap();
+    let (seq, hash) = linked[0];
+    let skip = vec![crate::AuditIndexed {
+        seq,
+        hash,
+        event: None,
+    }];
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.index_audit(through, seq, skip).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(store.audit_index_state().await.unwrap(), (seq, seq));
+}
+
+/// A backend that leaves a write's records pending commits them with the write, and chains
+/// each once: not when the write rolls back, and not again when it is appended again.
+async fn pending_audit_records_commit_with_their_write(store: &dyn Store) {
+    let (_, head) = store.audit_index_state().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let linked = tx
+        .append_audit(vec![audit_event("pend-0", 1)])
+        .await
+        .unwrap();
+    drop(tx);
+    if !linked.is_empty() {
+        // chained in the write's transaction: nothing is ever pending
+        assert!(store.chain_pending_audit().await.unwrap().is_empty());
+        return;
+    }
+    assert!(
+        store.chain_pending_audit().await.unwrap().is_empty(),
+        "a rolled-back write leaves no record"
+    );
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.append_audit(vec![audit_event("pend-1", 1), audit_event("pend-2", 2)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tx.commit().await.unwrap();
+    let chained = store.chain_pending_audit().await.unwrap();
+    assert_eq!(
+        chained.iter().map(|c| c.0).collect::<Vec<_>>(),
+        vec![head + 1, head + 2]
+    );
+    // the writer's copy of the same records, after the chaining: not appended again
+    let again = store
+        .append_audit_committed(vec![audit_event("pend-2", 2), audit_event("pend-3", 3)])
+        .await
+        .unwrap();
+    assert_eq!(
+        again[0], chained[1],
+        "an id already chained keeps its position"
+    );
+    assert_eq!(again[1].0, head + 3);
+    // chaining again finds the pending rows chained already
+    let twice = store.chain_pending_audit().await.unwrap();
+    assert!(twice.iter().all(|p| chained.contains(p)));
+    assert_eq!(store.audit_index_state().await.unwrap().1, head + 3);
+    // the projection takes them (and their pending rows) in
+    project_all(store).await;
+    assert!(store.read("AuditEvent", "pend-1").await.unwrap().is_some());
+    assert!(store.chain_pending_audit().await.unwrap().is_empty());
 }
 
 async fn audit_purge_removes_only_the_prefix(store: &dyn Store) {
     let events: Vec<NewVersion> = (1..=6)
-        .map(|i| {
-            version(
-                "AuditEvent",
-                &format!("purge-{i}"),
-                1,
-                i,
-                WriteMethod::Create,
-            )
-        })
+        .map(|i| audit_event(&format!("purge-{i}"), i))
         .collect();
-    let mut tx = store.begin().await.unwrap();
-    let linked = tx.append_audit(events).await.unwrap();
-    tx.commit().await.unwrap();
+    let linked = append_in_tx(store, events).await;
     assert_eq!(linked[0].0, 1, "a fresh store's chain starts at 1");
+    project_all(store).await;
     let through = 3;
     put(
         store,
@@ -161,26 +283,21 @@ async fn audit_purge_removes_only_the_prefix(store: &dyn Store) {
     )
     .await
     .unwrap();
-    // a purge that is rolled back leaves everything
-    let mut tx = store.begin().await.unwrap();
-    assert_eq!(tx.purge_audit(through).await.unwrap(), 3);
-    drop(tx);
-    assert_eq!(store.audit_rows(0, 100).await.unwrap()[0].seq, 1);
     assert!(store.read("AuditEvent", "purge-1").await.unwrap().is_some());
 
-    let mut tx = store.begin().await.unwrap();
-    assert_eq!(
-        tx.purge_audit(through).await.unwrap(),
-        through,
-        "every chain row up to `through` goes"
-    );
-    tx.commit().await.unwrap();
+    let (n, (seq, _)) = store
+        .purge_audit(through, audit_event("purge-note-1", 8))
+        .await
+        .unwrap();
+    assert_eq!(n, through, "every chain row up to `through` goes");
+    assert_eq!(seq, linked[5].0 + 1, "the purge record goes on the head");
     let kept = store.audit_rows(0, 100).await.unwrap();
     assert_eq!(kept[0].seq, through + 1);
     assert_eq!(
         kept[0].prev_hash, linked[2].1,
         "the first kept row still links to the purged"
     );
+    assert_eq!(kept.last().unwrap().id.as_deref(), Some("purge-note-1"));
     for i in 1..=3 {
         let id = format!("purge-{i}");
         assert!(store.read("AuditEvent", &id).await.unwrap().is_none());
@@ -193,26 +310,21 @@ async fn audit_purge_removes_only_the_prefix(store: &dyn Store) {
     // other resources are never touched
     assert!(store.read("Patient", "bystander").await.unwrap().is_some());
     // the chain goes on from its head
-    let mut tx = store.begin().await.unwrap();
-    let more = tx
-        .append_audit(vec![version(
-            "AuditEvent",
-            "purge-7",
-            1,
-            7,
-            WriteMethod::Create,
-        )])
+    let more = append_in_tx(store, vec![audit_event("purge-7", 9)]).await;
+    assert_eq!(more[0].0, seq + 1);
+    let (n, _) = store
+        .purge_audit(through, audit_event("purge-note-2", 10))
         .await
         .unwrap();
-    tx.commit().await.unwrap();
-    assert_eq!(more[0].0, linked[5].0 + 1);
-    let mut tx = store.begin().await.unwrap();
-    assert_eq!(
-        tx.purge_audit(through).await.unwrap(),
-        0,
-        "nothing left below"
+    assert_eq!(n, 0, "nothing left below");
+    project_all(store).await;
+    assert!(
+        store
+            .read("AuditEvent", "purge-note-2")
+            .await
+            .unwrap()
+            .is_some()
     );
-    drop(tx);
 }
 
 async fn versions_are_kept_and_read_back(store: &dyn Store) {

@@ -26,6 +26,11 @@ pub enum StoreError {
     /// password).
     #[error("invalid storage settings: {0}")]
     Config(String),
+    /// The embedded store's audit trail file is missing, or belongs to another database
+    /// (docs/design/011-audit-file.md): the store refuses to open rather than start a new,
+    /// empty trail.
+    #[error("the audit trail file {0}")]
+    AuditTrail(&'static str),
     /// Any other backend failure (details are logged by the backend, not shown).
     #[error("internal storage error")]
     Internal(String),
@@ -41,6 +46,7 @@ impl StoreError {
             Self::Integrity => "WARD-STORE-INTEGRITY",
             Self::SchemaTooNew { .. } => "WARD-STORE-SCHEMA",
             Self::Config(_) => "WARD-STORE-CONFIG",
+            Self::AuditTrail(_) => "WARD-STORE-AUDIT-TRAIL",
             Self::Internal(_) => "WARD-STORE-INTERNAL",
         }
     }

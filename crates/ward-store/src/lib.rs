@@ -40,8 +40,8 @@ pub fn decode_audit_indexed(value: Option<&[u8]>) -> StoreResult<u64> {
 pub use error::{StoreError, StoreResult};
 pub use keyring::{KeyRing, body_aad};
 pub use types::{
-    AuditRow, HistoryPage, HistoryQuery, HistoryScope, NewVersion, StoredResource, Timestamp,
-    VersionMeta, WriteMethod,
+    AuditIndexed, AuditProjection, AuditRow, HistoryPage, HistoryQuery, HistoryScope, NewVersion,
+    StoredResource, Timestamp, VersionMeta, WriteMethod, join_patients, split_patients,
 };
 
 use std::sync::Arc;
@@ -94,29 +94,47 @@ pub trait Store: Send + Sync + 'static {
     async fn reindex(&self, rtype: Option<&str>, index: Arc<ReindexFn>) -> StoreResult<u64>;
 
     /// Audit chain rows after `after_seq` (in order, at most `limit`), each with the exact
-    /// AuditEvent text that was hashed.
+    /// AuditEvent text that was hashed: the trail of record.
     async fn audit_rows(&self, after_seq: u64, limit: usize) -> StoreResult<Vec<AuditRow>>;
 
     /// Every stored audit checkpoint (JSON), oldest first.
     async fn audit_checkpoints(&self) -> StoreResult<Vec<String>>;
 
-    /// The AuditEvent search index's position: `(indexed, head)`, the chain position through
-    /// which AuditEvents have their index rows ([`StoreTx::index_audit`]) and the chain's head,
-    /// read from one snapshot (docs/design/007-audit.md "Deferred index").
+    /// Stores a signed checkpoint (JSON) over chain position `seq`, durably.
+    async fn add_audit_checkpoint(&self, seq: u64, body: String) -> StoreResult<()>;
+
+    /// The AuditEvent projection's position: `(indexed, head)`, the chain position through
+    /// which AuditEvents are readable and searchable ([`StoreTx::index_audit`]) and the
+    /// chain's head (docs/design/007-audit.md "Deferred index", 011-audit-file.md).
     async fn audit_index_state(&self) -> StoreResult<(u64, u64)>;
 
     /// Appends AuditEvent versions and links them into the chain in a transaction of their
-    /// own, committed durably before it returns (the audit writer's group commit). Backends
-    /// may do it in one step; the default is `begin`, `append_audit`, `commit`.
+    /// own, committed durably before it returns (the audit writer's group commit). Returns
+    /// each event's `(seq, hash)`, in order. An event whose id the chain already holds (a
+    /// write's record that [`Store::chain_pending_audit`] chained first) is not appended
+    /// again: its existing position is returned.
     async fn append_audit_committed(
         &self,
         events: Vec<NewVersion>,
-    ) -> StoreResult<Vec<(u64, [u8; 32])>> {
-        let mut tx = self.begin().await?;
-        let linked = tx.append_audit(events).await?;
-        tx.commit().await?;
-        Ok(linked)
+    ) -> StoreResult<Vec<(u64, [u8; 32])>>;
+
+    /// Chains the records that writes left pending ([`StoreTx::append_audit`] returned no
+    /// positions) and are not in the chain yet; returns their positions. Backends that chain
+    /// a write's record in its own transaction have none.
+    async fn chain_pending_audit(&self) -> StoreResult<Vec<(u64, [u8; 32])>> {
+        Ok(Vec::new())
     }
+
+    /// Retention: removes the chain rows `seq <= through` with their AuditEvents (every
+    /// version and index row) and appends `record` (the purge record) to the chain, in one
+    /// transaction of the trail. Returns how many chain rows went and the purge record's
+    /// position. Only the retention purge calls this, after a verified archive
+    /// (docs/design/007-audit.md "Retention").
+    async fn purge_audit(
+        &self,
+        through: u64,
+        record: NewVersion,
+    ) -> StoreResult<(u64, (u64, [u8; 32]))>;
 }
 
 /// Computes the index rows of a stored body (`$reindex`).
@@ -136,32 +154,27 @@ pub trait StoreTx: Send {
     /// A search as this transaction sees it (for conditional operations inside transactions).
     async fn search(&mut self, query: &SearchQuery) -> StoreResult<SearchPage>;
 
-    /// Appends AuditEvent versions (version 1 each; their index rows, normally none, come
-    /// later through [`StoreTx::index_audit`]) and links each into the
-    /// audit chain, atomically with the rest of the transaction. Appends are serialised with
-    /// every other writer, so the chain stays one sequence. Returns each event's `(seq, hash)`.
+    /// Records AuditEvent versions (version 1 each) atomically with the rest of the
+    /// transaction. A backend that keeps the chain in the same database links each into the
+    /// chain here (serialised with every other writer, so the chain stays one sequence) and
+    /// returns each event's `(seq, hash)`. A backend that keeps the trail in a file of its own
+    /// (the embedded store, docs/design/011-audit-file.md) stores them as *pending* and
+    /// returns nothing: they are chained after the commit, by [`Store::append_audit_committed`]
+    /// or [`Store::chain_pending_audit`].
     async fn append_audit(&mut self, events: Vec<NewVersion>) -> StoreResult<Vec<(u64, [u8; 32])>>;
 
-    /// Writes the search index rows of the AuditEvents at chain positions `rows` (replacing
-    /// any they have) and moves the AuditEvent index position to `through` — only if that
-    /// position is still `from` in this transaction; otherwise (another indexer, in this or
-    /// another process or node, got there first) writes nothing and returns `false`. Positions
-    /// whose record is no longer stored (purged) are skipped.
+    /// Projects the chain records `records` (positions after `from`, through `through`): makes
+    /// each readable and searchable as an AuditEvent with its index rows (replacing any it
+    /// has), and moves the projection's position to `through` — only if that position is
+    /// still `from` in this transaction; otherwise (another projector, in this or another
+    /// process or node, got there first) writes nothing and returns `false`. Records no longer
+    /// in the chain (purged) are skipped.
     async fn index_audit(
         &mut self,
         from: u64,
         through: u64,
-        rows: Vec<(u64, index::IndexRows)>,
+        records: Vec<AuditIndexed>,
     ) -> StoreResult<bool>;
-
-    /// Stores a signed checkpoint (JSON) over chain position `seq`.
-    async fn add_audit_checkpoint(&mut self, seq: u64, body: String) -> StoreResult<()>;
-
-    /// Retention: removes the chain rows `seq <= through` with their AuditEvent resources
-    /// (every version and index row). Returns how many chain rows went. Only the retention
-    /// purge calls this, after a verified archive, and it appends its own purge record to the
-    /// chain in the same transaction (docs/design/007-audit.md "Retention").
-    async fn purge_audit(&mut self, through: u64) -> StoreResult<u64>;
 
     /// Makes every write durable atomically.
     async fn commit(self: Box<Self>) -> StoreResult<()>;

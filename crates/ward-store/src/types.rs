@@ -133,13 +133,42 @@ pub struct NewVersion {
 }
 
 /// One record of the audit chain as stored: its position, links, and the exact AuditEvent
-/// text that was hashed (`None` when the AuditEvent version row is missing).
+/// text that was hashed (`None` when the AuditEvent version row is missing or its envelope
+/// does not open), with the AuditEvent's id, time and patients as stored beside it.
 #[derive(Debug, Clone)]
 pub struct AuditRow {
     pub seq: u64,
     pub prev_hash: [u8; 32],
     pub hash: [u8; 32],
     pub body: Option<Bytes>,
+    /// The AuditEvent's id (`None` when its row is missing).
+    pub id: Option<String>,
+    /// Its `meta.lastUpdated` (`None` when its row is missing).
+    pub recorded: Option<Timestamp>,
+    /// The Patients whose data the record concerns (its compartment).
+    pub patients: Vec<String>,
+}
+
+/// One chain record handed to the projection (`StoreTx::index_audit`): its position and, when
+/// it can be projected, the AuditEvent to make readable and searchable. A record whose text is
+/// missing or unreadable (the verifier reports it) has none: the projection only moves past it.
+#[derive(Debug, Clone)]
+pub struct AuditIndexed {
+    pub seq: u64,
+    pub hash: [u8; 32],
+    pub event: Option<AuditProjection>,
+}
+
+/// The AuditEvent of a chain record, as its projection stores it. A backend that keeps the
+/// trail apart from the data stores it as version 1 of an `AuditEvent` resource.
+#[derive(Debug, Clone)]
+pub struct AuditProjection {
+    pub id: String,
+    pub recorded: Timestamp,
+    /// The exact AuditEvent text that was hashed.
+    pub body: Bytes,
+    pub patients: Vec<String>,
+    pub index: crate::index::IndexRows,
 }
 
 /// Which history to read.
@@ -168,6 +197,19 @@ pub struct HistoryPage {
     pub entries: Vec<StoredResource>,
     /// The cursor for the next page, when there is one.
     pub next_before_seq: Option<i64>,
+}
+
+/// The stored form of a version's patient list (`None` when empty): ids joined by commas
+/// (FHIR ids hold no comma).
+pub fn join_patients(patients: &[String]) -> Option<String> {
+    (!patients.is_empty()).then(|| patients.join(","))
+}
+
+/// Inverse of [`join_patients`].
+pub fn split_patients(stored: Option<&str>) -> Vec<String> {
+    stored
+        .map(|p| p.split(',').map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -148,7 +148,8 @@ pub async fn create(a: &BackupCreateArgs, key: Option<SecretBytes>) -> Result<()
     let ctx = Ctx::load(&a.common, key)?;
     let name = file_name(&a.out)?;
     let manifest_path = manifest::path_for(&a.out);
-    for p in [&a.out, &manifest_path] {
+    let trail_out = files::trail_of(&a.out);
+    for p in [&a.out, &trail_out, &manifest_path] {
         if p.symlink_metadata().is_ok() {
             let message = format!(
                 "{} exists: refusing to overwrite it (choose a new name)",
@@ -172,16 +173,19 @@ pub async fn create(a: &BackupCreateArgs, key: Option<SecretBytes>) -> Result<()
             if let Err(e) = record(&live.fhir, SecurityEvent::Backup, Outcome::Success, desc).await
             {
                 files::remove_quietly(&a.out);
+                files::remove_quietly(&trail_out);
                 files::remove_quietly(&manifest_path);
                 return Err(err(format!(
                     "the backup was removed: it could not be recorded in the audit trail ({e})"
                 )));
             }
             println!(
-                "backup written: {} ({} bytes, {}, {}), manifest {}",
+                "backup written: {} ({} bytes, {}) and its audit trail {} ({} bytes, {}), manifest {}",
                 a.out.display(),
                 body.bytes,
                 resources(body.resources),
+                trail_out.display(),
+                body.audit_bytes.unwrap_or(0),
                 seq_range(body.audit_first, body.audit_seq),
                 manifest_path.display()
             );
@@ -227,6 +231,7 @@ async fn write_backup(
     }
     let tag = uuid::Uuid::new_v4().simple();
     let tmp = dir.join(format!(".{name}.partial-{tag}"));
+    let tmp_trail = files::trail_of(&tmp);
     let tmp_manifest = dir.join(format!(".{name}.manifest.partial-{tag}"));
     let result = async {
         let created = now()
@@ -236,8 +241,12 @@ async fn write_backup(
             .backup_to(&tmp)
             .await
             .map_err(|e| err(format!("cannot copy the database: {e}")))?;
-        let (bytes, sha) = files::hash_file(&tmp)
-            .map_err(|e| err(format!("cannot read the copy {}: {e}", tmp.display())))?;
+        let hash = |f: &Path| {
+            files::hash_file(f)
+                .map_err(|e| err(format!("cannot read the copy {}: {e}", f.display())))
+        };
+        let (bytes, sha) = hash(&tmp)?;
+        let (trail_bytes, trail_sha) = hash(&tmp_trail)?;
         let body = Body {
             format: manifest::FORMAT.into(),
             version: manifest::VERSION,
@@ -252,6 +261,8 @@ async fn write_backup(
             audit_first: info.audit_first,
             audit_seq: info.audit_seq,
             audit_hash: hex::encode(info.audit_hash),
+            audit_bytes: Some(trail_bytes),
+            audit_sha256: Some(hex::encode(trail_sha)),
         };
         let mac = manifest::mac_key(&ctx.master()?).map_err(err)?;
         let signed = Manifest::sign(body.clone(), &mac).map_err(err)?;
@@ -260,9 +271,15 @@ async fn write_backup(
             move |e: std::io::Error| err(format!("cannot write {shown}: {e}"))
         };
         signed.write_new(&tmp_manifest).map_err(io(&tmp_manifest))?;
+        let trail_out = files::trail_of(out);
         files::publish(&tmp, out).map_err(io(out))?;
+        if let Err(e) = files::publish(&tmp_trail, &trail_out) {
+            files::remove_quietly(out);
+            return Err(io(&trail_out)(e));
+        }
         if let Err(e) = files::publish(&tmp_manifest, manifest_path) {
             files::remove_quietly(out);
+            files::remove_quietly(&trail_out);
             return Err(io(manifest_path)(e));
         }
         files::sync_dir(&dir).map_err(io(&dir))?;
@@ -270,6 +287,7 @@ async fn write_backup(
     }
     .await;
     files::remove_quietly(&tmp);
+    files::remove_quietly(&tmp_trail);
     files::remove_quietly(&tmp_manifest);
     result
 }

@@ -134,6 +134,11 @@ pub async fn open_sqlite(path: &Path, key: MasterKey) -> Result<SqliteStore, Sta
                 "the master key does not open {}: wrong key, or not a Ward database",
                 path.display()
             )),
+            StoreError::AuditTrail(why) => msg(format!(
+                "refusing to open {}: its audit trail file {} {why} (restore the two files                  together from one backup; Ward never starts a new trail beside existing data)",
+                path.display(),
+                ward_store_sqlite::trail_path(path).display()
+            )),
             other => msg(format!("cannot open {}: {other}", path.display())),
         })
 }

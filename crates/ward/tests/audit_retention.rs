@@ -15,7 +15,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{Server, copy_dir, make_trail, open_db, operator_token, ward};
+use common::{
+    Server, copy_dir, make_trail, open_db, open_trail, operator_token, trail_event, ward,
+};
 use rusqlite::{Connection, params};
 use ward_audit::{PurgeNote, link_hash};
 use ward_store::{KeyRing, body_aad};
@@ -31,32 +33,17 @@ fn run(args: &[&str], data: &Path, config: &Path) -> (bool, String) {
     ward(&all)
 }
 
+/// The first and last record of the trail (`c` opened by `open_trail`).
 fn chain_bounds(c: &Connection) -> (i64, i64) {
-    c.query_row("SELECT min(seq), max(seq) FROM audit_chain", [], |r| {
+    c.query_row("SELECT min(seq), max(seq) FROM trail", [], |r| {
         Ok((r.get(0)?, r.get(1)?))
     })
     .unwrap()
 }
 
 fn chain_hash(c: &Connection, seq: i64) -> Vec<u8> {
-    c.query_row("SELECT hash FROM audit_chain WHERE seq = ?1", [seq], |r| {
-        r.get(0)
-    })
-    .unwrap()
-}
-
-/// The id and decrypted body of the AuditEvent at chain position `seq`.
-fn event_at(c: &Connection, ring: &KeyRing, seq: i64) -> (String, String) {
-    let (id, env): (String, Vec<u8>) = c
-        .query_row(
-            "SELECT v.id, v.body FROM audit_chain a JOIN versions v ON v.seq = a.vseq \
-             WHERE a.seq = ?1",
-            [seq],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    let body = ring.open(&body_aad("AuditEvent", &id, 1), &env).unwrap();
-    (id, String::from_utf8(body).unwrap())
+    c.query_row("SELECT hash FROM trail WHERE seq = ?1", [seq], |r| r.get(0))
+        .unwrap()
 }
 
 /// A number printed after `prefix` in `text`.
@@ -90,8 +77,8 @@ fn only_a_verified_archive_lets_old_records_go_and_the_purge_is_recorded() {
     let default_config = tmp.path().join("default.toml");
     std::fs::write(&default_config, "").unwrap();
     make_trail(&data, &config);
-    let (c, ring) = open_db(&data);
-    let (first_id, _) = event_at(&c, &ring, 1);
+    let (c, ring) = open_trail(&data);
+    let (first_id, _) = trail_event(&c, &ring, 1);
     drop(c);
 
     // Under the default six years nothing is due: no archive is written, nothing is purged.
@@ -115,11 +102,11 @@ fn only_a_verified_archive_lets_old_records_go_and_the_purge_is_recorded() {
         !ok && out.contains("nothing purged") && out.contains("there is no such file"),
         "{out}"
     );
-    let (c, ring) = open_db(&data);
+    let (c, ring) = open_trail(&data);
     let (first, last) = chain_bounds(&c);
     assert_eq!(first, 1);
     assert!(last >= 9, "{last} records");
-    let (_, refused) = event_at(&c, &ring, last);
+    let (_, refused) = trail_event(&c, &ring, last);
     assert!(
         refused.contains("\"audit-purge\"") && refused.contains("\"outcome\":\"4\""),
         "a refused purge is on record: {refused}"
@@ -168,7 +155,7 @@ fn only_a_verified_archive_lets_old_records_go_and_the_purge_is_recorded() {
         );
         assert!(!ok, "{name}: {out}");
         assert!(out.contains("does not verify"), "{name}: {out}");
-        let (c, _) = open_db(&data);
+        let (c, _) = open_trail(&data);
         assert_eq!(chain_bounds(&c).0, 1, "{name}: nothing purged");
     }
 
@@ -191,7 +178,7 @@ fn only_a_verified_archive_lets_old_records_go_and_the_purge_is_recorded() {
         !ok && out.contains("file export sink has records up to seq 0"),
         "{out}"
     );
-    assert_eq!(chain_bounds(&open_db(&data).0).0, 1, "nothing purged");
+    assert_eq!(chain_bounds(&open_trail(&data).0).0, 1, "nothing purged");
 
     let (ok, out) = run(
         &["audit", "purge", "--archive", archive.to_str().unwrap()],
@@ -203,9 +190,10 @@ fn only_a_verified_archive_lets_old_records_go_and_the_purge_is_recorded() {
         out.contains(&format!("purged {last} audit records (seq 1-{last})")),
         "{out}"
     );
-    let (c, ring) = open_db(&data);
-    let (kept_first, kept_last) = chain_bounds(&c);
+    let (t, ring) = open_trail(&data);
+    let (kept_first, kept_last) = chain_bounds(&t);
     assert_eq!(kept_first, last + 1);
+    let (c, _) = open_db(&data);
     let gone: i64 = c
         .query_row(
             "SELECT count(*) FROM versions WHERE rtype = 'AuditEvent' AND id = ?1",
@@ -223,9 +211,9 @@ fn only_a_verified_archive_lets_old_records_go_and_the_purge_is_recorded() {
         .unwrap();
     assert_eq!(patients, 4, "clinical data is never touched");
     // the purge record is the last record, and names what went
-    let (_, purge_event) = event_at(&c, &ring, kept_last);
+    let (_, purge_event) = trail_event(&t, &ring, kept_last);
     assert!(purge_event.contains("\"audit-purge\""), "{purge_event}");
-    drop(c);
+    drop((c, t));
 
     let (ok, out) = run(
         &["audit", "verify", "--checkpoints", cp_log.to_str().unwrap()],
@@ -305,7 +293,7 @@ fn only_a_verified_archive_lets_old_records_go_and_the_purge_is_recorded() {
     let case = |name: &str, tamper: &dyn Fn(&Connection, &KeyRing), want: &str| {
         let copy = tmp.path().join(name);
         copy_dir(&data, &copy);
-        let (c, ring) = open_db(&copy);
+        let (c, ring) = open_trail(&copy);
         tamper(&c, &ring);
         drop(c);
         // each case gets its own copy of the external log (verify itself signs checkpoints)
@@ -324,7 +312,7 @@ fn only_a_verified_archive_lets_old_records_go_and_the_purge_is_recorded() {
     case(
         "delete-after-purge",
         &|c, _| {
-            c.execute("DELETE FROM audit_chain WHERE seq = ?1", [next])
+            c.execute("DELETE FROM trail WHERE seq = ?1", [next])
                 .unwrap();
         },
         &format!("seq {next}"),
@@ -334,7 +322,7 @@ fn only_a_verified_archive_lets_old_records_go_and_the_purge_is_recorded() {
     case(
         "forged-purge",
         &|c, ring| {
-            let (_, genuine) = event_at(c, ring, kept_last);
+            let (_, genuine) = trail_event(c, ring, kept_last);
             let through = next + 1;
             let note = PurgeNote {
                 from: next as u64,
@@ -347,38 +335,25 @@ fn only_a_verified_archive_lets_old_records_go_and_the_purge_is_recorded() {
                 .unwrap()
                 .to_owned();
             let forged = genuine.replace(&old, &note.to_desc());
-            c.execute("DELETE FROM audit_chain WHERE seq <= ?1", [through])
+            c.execute("DELETE FROM trail WHERE seq <= ?1", [through])
                 .unwrap();
             let (head, head_hash): (i64, Vec<u8>) = c
                 .query_row(
-                    "SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1",
+                    "SELECT seq, hash FROM trail ORDER BY seq DESC LIMIT 1",
                     [],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .unwrap();
-            c.execute(
-                "INSERT INTO resources(rtype, id, version, last_updated, deleted, seq) \
-                 VALUES ('AuditEvent', 'forged', 1, 0, 0, 0)",
-                [],
-            )
-            .unwrap();
-            let rid = c.last_insert_rowid();
             let sealed = ring
                 .seal(&body_aad("AuditEvent", "forged", 1), forged.as_bytes())
                 .unwrap();
-            c.execute(
-                "INSERT INTO versions(rid, rtype, id, version, last_updated, method, body) \
-                 VALUES (?1, 'AuditEvent', 'forged', 1, 0, 0, ?2)",
-                params![rid, sealed],
-            )
-            .unwrap();
-            let vseq = c.last_insert_rowid();
             let prev: [u8; 32] = head_hash.try_into().unwrap();
             let seq = head + 1;
             let hash = link_hash(seq as u64, &prev, forged.as_bytes());
             c.execute(
-                "INSERT INTO audit_chain(seq, vseq, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)",
-                params![seq, vseq, prev.as_slice(), hash.as_slice()],
+                "INSERT INTO trail(seq, id, recorded, prev_hash, hash, body) \
+                 VALUES (?1, 'forged', 0, ?2, ?3, ?4)",
+                params![seq, prev.as_slice(), hash.as_slice(), sealed],
             )
             .unwrap();
         },

@@ -1,6 +1,6 @@
 //! Tamper evidence (issue "Audit controls" item 3): after real traffic through `ward serve`,
-//! `ward audit verify` passes; then, each on a fresh copy of the data directory, the database
-//! is tampered with directly — a record edited, deleted, inserted, reordered, the tail
+//! `ward audit verify` passes; then, each on a fresh copy of the data directory, the trail of
+//! record (`ward-audit.db`, docs/design/011-audit-file.md) is tampered with directly — a record edited, deleted, inserted, reordered, the tail
 //! truncated past a checkpoint (also with the checkpoints deleted, caught by the external
 //! checkpoint log) — and `ward audit verify` exits non-zero naming the first bad `seq`.
 
@@ -15,7 +15,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{copy_dir, make_trail, open_db, ward};
+use common::{copy_dir, make_trail, open_trail, trail_event, ward};
 use rusqlite::{Connection, params};
 use ward_store::{KeyRing, body_aad};
 
@@ -23,13 +23,6 @@ fn verify(data: &Path, extra: &[&str]) -> (bool, String) {
     let mut args = vec!["audit", "verify", "--data-dir", data.to_str().unwrap()];
     args.extend_from_slice(extra);
     ward(&args)
-}
-
-fn vseq(c: &Connection, seq: i64) -> i64 {
-    c.query_row("SELECT vseq FROM audit_chain WHERE seq = ?1", [seq], |r| {
-        r.get(0)
-    })
-    .unwrap()
 }
 
 #[test]
@@ -49,13 +42,13 @@ fn verify_finds_every_kind_of_tampering() {
     make_trail(&data, &config);
     let (ok, out) = verify(&data, &["--checkpoints", cp_log.to_str().unwrap()]);
     assert!(ok, "a clean trail verifies: {out}");
-    let records: i64 = open_db(&data)
+    let records: i64 = open_trail(&data)
         .0
-        .query_row("SELECT max(seq) FROM audit_chain", [], |r| r.get(0))
+        .query_row("SELECT max(seq) FROM trail", [], |r| r.get(0))
         .unwrap();
-    let checkpoints: i64 = open_db(&data)
+    let checkpoints: i64 = open_trail(&data)
         .0
-        .query_row("SELECT count(*) FROM audit_checkpoints", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM checkpoints", [], |r| r.get(0))
         .unwrap();
     assert!(
         records >= 9 && checkpoints >= 2,
@@ -65,7 +58,7 @@ fn verify_finds_every_kind_of_tampering() {
     let case = |name: &str, tamper: &dyn Fn(&Connection, &KeyRing), want: &str, extra: &[&str]| {
         let copy = tmp.path().join(name);
         copy_dir(&data, &copy);
-        let (c, ring) = open_db(&copy);
+        let (c, ring) = open_trail(&copy);
         tamper(&c, &ring);
         drop(c);
         let (ok, out) = verify(&copy, extra);
@@ -77,23 +70,13 @@ fn verify_finds_every_kind_of_tampering() {
     case(
         "edit",
         &|c, ring| {
-            let v = vseq(c, 3);
-            let (t, id, ver, env): (String, String, i64, Vec<u8>) = c
-                .query_row(
-                    "SELECT rtype, id, version, body FROM versions WHERE seq = ?1",
-                    [v],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
+            let (id, text) = trail_event(c, ring, 3);
+            let text = text.replace("\"outcome\":\"0\"", "\"outcome\":\"4\"");
+            let sealed = ring
+                .seal(&body_aad("AuditEvent", &id, 1), text.as_bytes())
                 .unwrap();
-            let aad = body_aad(&t, &id, ver as u64);
-            let text = String::from_utf8(ring.open(&aad, &env).unwrap())
-                .unwrap()
-                .replace("\"outcome\":\"0\"", "\"outcome\":\"4\"");
-            c.execute(
-                "UPDATE versions SET body = ?1 WHERE seq = ?2",
-                params![ring.seal(&aad, text.as_bytes()).unwrap(), v],
-            )
-            .unwrap();
+            c.execute("UPDATE trail SET body = ?1 WHERE seq = 3", params![sealed])
+                .unwrap();
         },
         "seq 3",
         &[],
@@ -102,33 +85,44 @@ fn verify_finds_every_kind_of_tampering() {
     case(
         "delete",
         &|c, _| {
-            c.execute("DELETE FROM audit_chain WHERE seq = 4", [])
-                .unwrap();
+            c.execute("DELETE FROM trail WHERE seq = 4", []).unwrap();
         },
         "seq 4",
         &[],
     );
-    // deleted AuditEvent body
+    // a record's body destroyed (no longer opens)
     case(
-        "delete-body",
+        "destroy-body",
         &|c, _| {
-            c.execute("DELETE FROM versions WHERE seq = ?1", [vseq(c, 2)])
+            c.execute("UPDATE trail SET body = x'00' WHERE seq = 2", [])
                 .unwrap();
         },
         "seq 2",
         &[],
     );
-    // reordered: records 5 and 6 trade content
+    // reordered: records 5 and 6 trade content (ids and bodies)
     case(
         "reorder",
         &|c, _| {
-            let (a, b) = (vseq(c, 5), vseq(c, 6));
-            c.execute("UPDATE audit_chain SET vseq = -1 WHERE seq = 5", [])
+            let row = |seq: i64| -> (String, Vec<u8>) {
+                c.query_row("SELECT id, body FROM trail WHERE seq = ?1", [seq], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .unwrap()
+            };
+            let (a, b) = (row(5), row(6));
+            c.execute("UPDATE trail SET id = 'swap' WHERE seq = 5", [])
                 .unwrap();
-            c.execute("UPDATE audit_chain SET vseq = ?1 WHERE seq = 6", [a])
-                .unwrap();
-            c.execute("UPDATE audit_chain SET vseq = ?1 WHERE seq = 5", [b])
-                .unwrap();
+            c.execute(
+                "UPDATE trail SET id = ?1, body = ?2 WHERE seq = 6",
+                params![a.0, a.1],
+            )
+            .unwrap();
+            c.execute(
+                "UPDATE trail SET id = ?1, body = ?2 WHERE seq = 5",
+                params![b.0, b.1],
+            )
+            .unwrap();
         },
         "seq 5",
         &[],
@@ -136,50 +130,50 @@ fn verify_finds_every_kind_of_tampering() {
     // inserted: a record slipped in at 7, later ones renumbered
     case(
         "insert",
-        &|c, _| {
-            c.execute("UPDATE audit_chain SET seq = seq + 1000 WHERE seq >= 7", [])
+        &|c, ring| {
+            c.execute("UPDATE trail SET seq = seq + 1000 WHERE seq >= 7", [])
+                .unwrap();
+            c.execute("UPDATE trail SET seq = seq - 999 WHERE seq >= 1007", [])
+                .unwrap();
+            let (prev, recorded): (Vec<u8>, i64) = c
+                .query_row("SELECT hash, recorded FROM trail WHERE seq = 6", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .unwrap();
+            let (_, text) = trail_event(c, ring, 6);
+            let sealed = ring
+                .seal(&body_aad("AuditEvent", "slipped-in", 1), text.as_bytes())
                 .unwrap();
             c.execute(
-                "UPDATE audit_chain SET seq = seq - 999 WHERE seq >= 1007",
-                [],
-            )
-            .unwrap();
-            let (prev, v): (Vec<u8>, i64) = c
-                .query_row(
-                    "SELECT hash, vseq FROM audit_chain WHERE seq = 6",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .unwrap();
-            c.execute(
-                "INSERT INTO audit_chain(seq, vseq, prev_hash, hash) VALUES (7, ?1, ?2, ?3)",
-                params![v + 100_000, prev, vec![0u8; 32]],
+                "INSERT INTO trail(seq, id, recorded, prev_hash, hash, body) \
+                 VALUES (7, 'slipped-in', ?1, ?2, ?3, ?4)",
+                params![recorded, prev, vec![0u8; 32], sealed],
             )
             .unwrap();
         },
         "seq 7",
         &[],
     );
-    // truncated past a checkpoint
+    // truncated past a checkpoint. (Opening the store chains again any write's record still
+    // pending in the data file, so the truncated tail may be followed by re-chained records:
+    // then the checkpoint over the old position no longer matches: either way verify fails.)
     case(
         "truncate",
         &|c, _| {
-            c.execute("DELETE FROM audit_chain WHERE seq > 4", [])
-                .unwrap();
+            c.execute("DELETE FROM trail WHERE seq > 4", []).unwrap();
         },
-        "truncated",
+        "FAILED at seq",
         &[],
     );
-    // truncated with the database's checkpoints removed too: the external log still knows
+    // truncated with the trail's checkpoints removed too: the external log still knows
     let log = cp_log.to_str().unwrap().to_owned();
     case(
         "truncate-and-hide",
         &|c, _| {
-            c.execute("DELETE FROM audit_chain WHERE seq > 4", [])
-                .unwrap();
-            c.execute("DELETE FROM audit_checkpoints", []).unwrap();
+            c.execute("DELETE FROM trail WHERE seq > 4", []).unwrap();
+            c.execute("DELETE FROM checkpoints", []).unwrap();
         },
-        "truncated",
+        "FAILED at seq",
         &["--checkpoints", &log],
     );
 }

@@ -110,8 +110,14 @@ fn manifest_of(file: &Path) -> PathBuf {
     PathBuf::from(format!("{}.manifest.json", file.display()))
 }
 
+/// A backup's files: the database copy and its audit trail file.
+fn trail_of(backup: &Path) -> std::path::PathBuf {
+    ward_store_sqlite::trail_path(backup)
+}
+
 fn copy_backup(from: &Path, to: &Path) {
     std::fs::copy(from, to).unwrap();
+    std::fs::copy(trail_of(from), trail_of(to)).unwrap();
     std::fs::copy(manifest_of(from), manifest_of(to)).unwrap();
 }
 
@@ -178,6 +184,33 @@ fn verify_good_and_bad(data: &Path, dir: &Path, good: &Path) {
     let text = fails(data, &["backup", "verify", "--file", s(&tampered)], &[]);
     assert!(text.contains("FAILED"), "{text}");
     assert!(text.contains("SHA-256 differs"), "{text}");
+
+    // the audit trail file beside the copy is checked the same way
+    let trail_tampered = dir.join("trail-tampered.db");
+    copy_backup(good, &trail_tampered);
+    let trail = trail_of(&trail_tampered);
+    let mut bytes = std::fs::read(&trail).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&trail, bytes).unwrap();
+    let text = fails(
+        data,
+        &["backup", "verify", "--file", s(&trail_tampered)],
+        &[],
+    );
+    assert!(text.contains("audit trail SHA-256 differs"), "{text}");
+    let trail_missing = dir.join("trail-missing.db");
+    copy_backup(good, &trail_missing);
+    std::fs::remove_file(trail_of(&trail_missing)).unwrap();
+    let text = fails(
+        data,
+        &["backup", "verify", "--file", s(&trail_missing)],
+        &[],
+    );
+    assert!(
+        text.contains("cannot read the backup file") && text.contains("trail-missing-audit.db"),
+        "{text}"
+    );
 
     let forged = dir.join("forged.db");
     copy_backup(good, &forged);
@@ -280,8 +313,13 @@ async fn create_verify_restore_with_audit() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with("ward.db.before-restore-") && !n.ends_with("-shm"))
         .filter(|n| !n.ends_with("-wal"))
+        .filter(|n| !n.ends_with("-audit"))
         .collect();
     assert_eq!(kept.len(), 1, "the previous database is kept: {kept:?}");
+    assert!(
+        trail_of(&data.join(&kept[0])).exists(),
+        "with its audit trail file: {kept:?}"
+    );
     assert_eq!(
         patients_in(&data, &data.join(&kept[0])),
         2,

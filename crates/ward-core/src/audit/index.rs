@@ -1,39 +1,50 @@
-//! The deferred AuditEvent search index (docs/design/007-audit.md "Deferred index").
+//! The projection of the audit trail (docs/design/007-audit.md "Deferred index",
+//! 011-audit-file.md): every chain record becomes readable and searchable as an `AuditEvent`
+//! resource with its search index rows, after the record, in bulk.
 //!
-//! An audit record is durable, chained and readable by id the moment its append commits; its
-//! search index rows are written afterwards, in bulk, by [`AuditIndex`]: a background task
-//! in the server, and — before any search that can match or follow an AuditEvent — the
-//! searching request itself, which first brings the index up to the chain head it sees
-//! ([`AuditIndex::catch_up`]). So a search never misses a record that was appended before
-//! it started, and the append path writes only right-edge rows (resource, version, chain).
+//! An audit record is durable and chained the moment its append commits. [`AuditIndex`]
+//! projects the chain in order: a background task in the server, and — before any read,
+//! history or search that can match or follow an AuditEvent — the request itself, which first
+//! brings the projection up to the chain head it sees ([`AuditIndex::catch_up`]). So such a
+//! request never misses a record that was appended before it started.
 //!
-//! Several indexers (the task, searching requests, other processes, other nodes) may race:
-//! each computes a chunk's rows outside the write lock, and the chunk is stored only if the
-//! index position is still the one it started from (`StoreTx::index_audit`), so a chunk is
-//! never indexed twice.
+//! Records this process appended are handed over in memory ([`AuditIndex::offer`]) with their
+//! index rows, computed when the record was built; anything else (records of other processes,
+//! records the memory did not keep) is read back from the chain and indexed by FHIRPath.
+//!
+//! Several projectors (the task, requests, other processes, other nodes) may race: each
+//! prepares a chunk outside the write lock, and the chunk is stored only if the projection's
+//! position is still the one it started from (`StoreTx::index_audit`), so a chunk is never
+//! projected twice.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::sync::{Mutex, Notify};
+use ward_audit::AuditRecord;
 use ward_store::index::{IndexRows, Indexer};
-use ward_store::{AuditRow, Store};
+use ward_store::{AuditIndexed, AuditProjection, AuditRow, NewVersion, Store};
 
 use crate::{CoreError, CoreResult};
 
-/// Records indexed per transaction.
+/// Records projected per transaction.
 const CHUNK: usize = 1000;
 /// After a kick, the background task waits this long so that one chunk takes many records.
 const SETTLE: Duration = Duration::from_millis(250);
 /// The background task also looks for records appended by other processes this often.
 const POLL: Duration = Duration::from_secs(1);
+/// Most records kept in memory for the projection; beyond it, records are read back.
+const MEMORY: usize = 50_000;
 
-/// The AuditEvent indexer of one FHIR service.
+/// The AuditEvent projector of one FHIR service.
 pub(crate) struct AuditIndex {
     store: Arc<dyn Store>,
     indexer: Arc<Indexer>,
-    /// One indexer at a time in this process (others are handled by the position check).
+    /// One projector at a time in this process (others are handled by the position check).
     running: Mutex<()>,
+    /// Records appended by this process, by chain position, with their index rows.
+    memory: std::sync::Mutex<BTreeMap<u64, AuditIndexed>>,
     kick: Arc<Notify>,
     started: std::sync::Once,
 }
@@ -44,8 +55,70 @@ impl AuditIndex {
             store,
             indexer,
             running: Mutex::new(()),
+            memory: std::sync::Mutex::new(BTreeMap::new()),
             kick: Arc::new(Notify::new()),
             started: std::sync::Once::new(),
+        }
+    }
+
+    /// The search index rows of a record's AuditEvent, for the projection: computed from the
+    /// typed record ([`super::rows`]) while the only custom AuditEvent parameter is Ward's
+    /// `purpose`, by FHIRPath over its JSON otherwise (an AuditEvent's `id` and `meta` hold
+    /// nothing indexed).
+    pub(crate) fn rows_of(&self, rec: &AuditRecord) -> IndexRows {
+        let custom = self.indexer.custom_params("AuditEvent");
+        let only_purpose = matches!(custom.as_slice(), [p] if p.url == super::PURPOSE_URL);
+        if only_purpose && let Some(rows) = super::rows::typed_rows(rec) {
+            return rows;
+        }
+        self.indexer.index("AuditEvent", &rec.to_audit_event())
+    }
+
+    /// What the projection will need of `events` once they are chained: their AuditEvents,
+    /// with the index rows taken out of them (`None` for an event without rows, which is read
+    /// back instead).
+    pub(crate) fn take(events: &mut [NewVersion]) -> Vec<Option<AuditProjection>> {
+        events
+            .iter_mut()
+            .map(|e| {
+                let body = e.body.clone()?;
+                if e.index.is_empty() {
+                    return None;
+                }
+                Some(AuditProjection {
+                    id: e.id.clone(),
+                    recorded: e.last_updated,
+                    body,
+                    patients: e.patients.clone(),
+                    index: std::mem::take(&mut e.index),
+                })
+            })
+            .collect()
+    }
+
+    /// Hands records now at chain positions `linked` (one per event of [`AuditIndex::take`])
+    /// to the projection.
+    pub(crate) fn offer(&self, taken: Vec<Option<AuditProjection>>, linked: &[(u64, [u8; 32])]) {
+        if taken.len() != linked.len() {
+            return;
+        }
+        let Ok(mut memory) = self.memory.lock() else {
+            return;
+        };
+        for (event, (seq, hash)) in taken.into_iter().zip(linked) {
+            if memory.len() >= MEMORY {
+                break;
+            }
+            if let Some(event) = event {
+                memory.insert(
+                    *seq,
+                    AuditIndexed {
+                        seq: *seq,
+                        hash: *hash,
+                        event: Some(event),
+                    },
+                );
+            }
         }
     }
 
@@ -59,7 +132,7 @@ impl AuditIndex {
         self.kick.notify_one();
     }
 
-    /// Indexes every record the chain holds now (the search barrier).
+    /// Projects every record the chain holds now (the barrier).
     pub(crate) async fn catch_up(&self) -> CoreResult<()> {
         let (indexed, head) = self.store.audit_index_state().await?;
         if indexed >= head {
@@ -71,37 +144,80 @@ impl AuditIndex {
             let (from, now) = self.store.audit_index_state().await?;
             crate::metrics::set_audit_index_lag(now.saturating_sub(from));
             if from >= head.min(now) {
+                self.forget(from);
                 return Ok(());
             }
-            let rows = self.store.audit_rows(from, CHUNK).await?;
-            let Some(through) = rows.last().map(|r| r.seq) else {
+            let mut records = self.remembered(from);
+            if records.is_empty() {
+                let rows = self.store.audit_rows(from, CHUNK).await?;
+                let indexer = self.indexer.clone();
+                records = tokio::task::spawn_blocking(move || index_rows(&indexer, rows))
+                    .await
+                    .map_err(|_| CoreError::Internal("audit index task".into()))?;
+            }
+            let Some(through) = records.last().map(|r| r.seq) else {
                 return Ok(());
             };
-            let indexer = self.indexer.clone();
-            let index = tokio::task::spawn_blocking(move || index_rows(&indexer, rows))
-                .await
-                .map_err(|_| CoreError::Internal("audit index task".into()))?;
             let mut tx = self.store.begin().await?;
-            if tx.index_audit(from, through, index).await? {
+            if tx.index_audit(from, through, records).await? {
                 tx.commit().await?;
             }
-            // (else another indexer stored this chunk first; the loop reads where it is now)
+            // (else another projector stored this chunk first; the loop reads where it is now)
+        }
+    }
+
+    /// The records memory holds right after position `from`, in order, without a gap.
+    fn remembered(&self, from: u64) -> Vec<AuditIndexed> {
+        let Ok(mut memory) = self.memory.lock() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut next = from + 1;
+        while out.len() < CHUNK {
+            match memory.remove(&next) {
+                Some(r) => out.push(r),
+                None => break,
+            }
+            next += 1;
+        }
+        // records below the position are projected already
+        *memory = memory.split_off(&next);
+        out
+    }
+
+    /// Drops remembered records at or below the projection's position.
+    fn forget(&self, position: u64) {
+        if let Ok(mut memory) = self.memory.lock() {
+            *memory = memory.split_off(&(position + 1));
         }
     }
 }
 
-/// The index rows of each record (none for a body that is missing or does not parse: the
-/// verifier reports such a record; the index cannot hold anything true about it).
-fn index_rows(indexer: &Indexer, rows: Vec<AuditRow>) -> Vec<(u64, IndexRows)> {
+/// Each record with its index rows, computed by FHIRPath from its stored text. A record
+/// whose text is missing or does not parse is passed without an AuditEvent (the verifier
+/// reports it; the projection cannot hold anything true about it, and moves past it).
+fn index_rows(indexer: &Indexer, rows: Vec<AuditRow>) -> Vec<AuditIndexed> {
     rows.into_iter()
         .map(|r| {
-            let index = r
-                .body
-                .as_deref()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-                .map(|ev| indexer.index("AuditEvent", &ev))
-                .unwrap_or_default();
-            (r.seq, index)
+            let event = match (r.body, r.id, r.recorded) {
+                (Some(body), Some(id), Some(recorded)) => {
+                    serde_json::from_slice::<serde_json::Value>(&body)
+                        .ok()
+                        .map(|ev| AuditProjection {
+                            id,
+                            recorded,
+                            index: indexer.index("AuditEvent", &ev),
+                            body,
+                            patients: r.patients,
+                        })
+                }
+                _ => None,
+            };
+            AuditIndexed {
+                seq: r.seq,
+                hash: r.hash,
+                event,
+            }
         })
         .collect()
 }
@@ -115,7 +231,7 @@ async fn background(me: Weak<AuditIndex>, kick: Arc<Notify>) {
             return;
         };
         if let Err(e) = index.catch_up().await {
-            tracing::warn!(error = %e, "audit search index update failed; retrying");
+            tracing::warn!(error = %e, "audit projection update failed; retrying");
         }
     }
 }

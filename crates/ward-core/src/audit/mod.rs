@@ -9,6 +9,7 @@ mod export;
 mod index;
 mod keys;
 mod retention;
+mod rows;
 mod verify;
 mod writer;
 
@@ -20,6 +21,7 @@ use ward_audit::AuditRecord;
 use ward_store::{NewVersion, Store, StoreTx, WriteMethod};
 
 pub(crate) use build::{Outcomes, interaction_record};
+
 pub use export::{export_position, run_exporter};
 pub use keys::AuditKeys;
 pub use retention::{ArchiveSummary, archive_key, due_for_purge, verify_archive, write_archive};
@@ -27,11 +29,14 @@ pub use verify::{VerifyOutcome, verify_trail};
 
 use crate::{Clock, CoreError, CoreResult, IdSource};
 
+/// The canonical url of Ward's `AuditEvent?purpose=` parameter.
+pub(crate) const PURPOSE_URL: &str = "urn:ward:search-parameter:AuditEvent-purpose";
+
 /// Ward's `AuditEvent?purpose=` parameter: the purpose of the event or of any agent's use.
 pub(crate) fn purpose_search_parameter() -> serde_json::Value {
     serde_json::json!({
         "resourceType": "SearchParameter",
-        "url": "urn:ward:search-parameter:AuditEvent-purpose",
+        "url": PURPOSE_URL,
         "name": "purpose",
         "status": "active",
         "code": "purpose",
@@ -76,7 +81,7 @@ pub(crate) struct Auditor {
     ids: Arc<dyn IdSource>,
     settings: AuditSettings,
     writer: OnceCell<mpsc::Sender<writer::Job>>,
-    /// The deferred AuditEvent search index.
+    /// The projection (deferred AuditEvent resources and search index).
     index: Arc<index::AuditIndex>,
     /// Highest `(seq, hash)` this process has seen committed, and the last checkpointed seq.
     head: Arc<Mutex<Head>>,
@@ -87,6 +92,17 @@ pub(crate) struct Head {
     pub seq: u64,
     pub hash: [u8; 32],
     pub checkpointed: u64,
+}
+
+/// What [`Auditor::append_in`] did inside a write's transaction, to be handed to
+/// [`Auditor::committed`] once that transaction committed.
+#[derive(Default)]
+#[must_use]
+pub(crate) struct Appended {
+    /// The chain head the records produced (backends that chain in the write's transaction).
+    head: Option<(u64, [u8; 32])>,
+    /// Records stored as pending, to be chained after the commit (the embedded store).
+    pending: Vec<NewVersion>,
 }
 
 impl Auditor {
@@ -112,20 +128,22 @@ impl Auditor {
         self.settings.enabled
     }
 
-    /// Brings the AuditEvent search index up to the chain's head: every search that can
-    /// match or follow an AuditEvent calls this first.
+    /// Brings the AuditEvent projection (resources and search index) up to the chain's head:
+    /// every read, history and search that can match or follow an AuditEvent calls this first.
     pub(crate) async fn index_caught_up(&self) -> CoreResult<()> {
+        if let Some((seq, hash)) = self.store.chain_pending_audit().await?.last() {
+            self.advanced(*seq, *hash).await;
+        }
         self.index.catch_up().await
     }
 
-    /// The AuditEvent version of a record. Its search index rows are written later, in bulk
-    /// ([`index::AuditIndex`]).
+    /// The AuditEvent version of a record, with its search index rows when they can be
+    /// computed from the record itself (the projection then needs no FHIRPath for it).
     fn event(&self, rec: &AuditRecord) -> CoreResult<NewVersion> {
         let id = self.ids.new_audit_id();
         let now = self.clock.now();
-        let ev = rec.to_audit_event();
-        let index = ward_store::index::IndexRows::default();
-        let body = crate::resource::stamp(ev, &id, 1, now)?;
+        let index = self.index.rows_of(rec);
+        let body = bytes::Bytes::from(rec.to_json(&id, &now.to_fhir_instant()));
         Ok(NewVersion {
             rtype: "AuditEvent".into(),
             id,
@@ -138,32 +156,56 @@ impl Auditor {
         })
     }
 
-    /// Appends records inside the caller's transaction (they commit or roll back with it).
-    /// Returns the chain head they produce; the caller hands it to [`Auditor::committed`] once
-    /// the transaction committed, so that a checkpoint never covers a record that was rolled
-    /// back.
+    /// Records `recs` inside the caller's transaction (they commit or roll back with it). The
+    /// result goes to [`Auditor::committed`] once the transaction committed, so that a
+    /// checkpoint never covers a record that was rolled back.
     pub(crate) async fn append_in(
         &self,
         tx: &mut dyn StoreTx,
         recs: &[AuditRecord],
-    ) -> CoreResult<Option<(u64, [u8; 32])>> {
+    ) -> CoreResult<Appended> {
         if !self.enabled() || recs.is_empty() {
-            return Ok(None);
+            return Ok(Appended::default());
         }
         let events = recs
             .iter()
             .map(|r| self.event(r))
             .collect::<CoreResult<Vec<_>>>()?;
-        let linked = tx.append_audit(events).await?;
-        crate::metrics::audit_appended(linked.len());
-        Ok(linked.last().copied())
+        crate::metrics::audit_appended(events.len());
+        let mut appended = events.clone();
+        let taken = index::AuditIndex::take(&mut appended);
+        let linked = tx.append_audit(appended).await?;
+        if linked.is_empty() {
+            // (pending: chained after the commit, with their index rows)
+            return Ok(Appended {
+                head: None,
+                pending: events,
+            });
+        }
+        self.index.offer(taken, &linked);
+        Ok(Appended {
+            head: linked.last().copied(),
+            pending: Vec::new(),
+        })
     }
 
-    /// Notes the head of records appended by [`Auditor::append_in`] after their transaction
-    /// committed.
-    pub(crate) async fn committed(&self, head: Option<(u64, [u8; 32])>) {
-        if let Some((seq, hash)) = head {
+    /// Follows up records appended by [`Auditor::append_in`] after their transaction
+    /// committed: notes the head, or hands pending records to the writer to be chained (they
+    /// are durable already; the writer does not make the caller wait).
+    pub(crate) async fn committed(&self, appended: Appended) {
+        if let Some((seq, hash)) = appended.head {
             self.advanced(seq, hash).await;
+        }
+        if !appended.pending.is_empty() {
+            let job = writer::Job::Append {
+                events: appended.pending,
+                done: None,
+            };
+            if self.writer().await.send(job).await.is_err() {
+                tracing::warn!(
+                    "the audit writer is gone; pending records wait for the next chaining"
+                );
+            }
         }
     }
 
@@ -179,7 +221,7 @@ impl Auditor {
         sender
             .send(writer::Job::Append {
                 events: vec![event],
-                done,
+                done: Some(done),
             })
             .await
             .map_err(|_| unavailable())?;
@@ -191,6 +233,18 @@ impl Auditor {
             self.advanced(*seq, *hash).await;
         }
         Ok(())
+    }
+
+    /// Retention: purges the chain's prefix through `through` and appends the purge record
+    /// `rec` in one transaction of the trail. Returns how many records went and the purge
+    /// record's position.
+    pub(crate) async fn purge(
+        &self,
+        through: u64,
+        rec: &AuditRecord,
+    ) -> CoreResult<(u64, (u64, [u8; 32]))> {
+        let event = self.event(rec)?;
+        Ok(self.store.purge_audit(through, event).await?)
     }
 
     /// Signs a checkpoint over the chain head this process last committed, now.
@@ -213,14 +267,15 @@ impl Auditor {
                     self.clock.clone(),
                     self.settings.clone(),
                     self.head.clone(),
+                    self.index.clone(),
                 )
             })
             .await
     }
 
     /// Notes a committed chain head; asks for a checkpoint when enough records passed, and
-    /// (in a server) for the search index to follow.
-    async fn advanced(&self, seq: u64, hash: [u8; 32]) {
+    /// (in a server) for the projection to follow.
+    pub(crate) async fn advanced(&self, seq: u64, hash: [u8; 32]) {
         if !self.settings.sync_checkpoints {
             self.index.kick();
         }

@@ -1,5 +1,5 @@
 //! The audit writer: one task that appends queued records in batches (one transaction, one
-//! durable commit for everything that arrived meanwhile) and signs checkpoints over the chain
+//! durable commit for everything that queued while the previous batch committed) and signs checkpoints over the chain
 //! head — every N records (on request) or every T seconds while the chain moves.
 
 use std::io::Write;
@@ -9,22 +9,23 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use ward_store::{NewVersion, Store, StoreResult};
 
+use super::index::AuditIndex;
 use super::{AuditKeys, AuditSettings, Head};
 use crate::Clock;
 
 /// Most records appended in one transaction.
 const MAX_BATCH: usize = 512;
-/// The longest a batch waits for the records it expects (see `run`).
-const GATHER: Duration = Duration::from_millis(2);
 
 /// Chain positions `(seq, hash)` of appended records, or why they could not be appended.
 type Linked = StoreResult<Vec<(u64, [u8; 32])>>;
 
 /// Work for the writer.
 pub(crate) enum Job {
+    /// Append records and answer `done` once they are durable (`None`: records of a write,
+    /// durable already as pending; nobody waits).
     Append {
         events: Vec<NewVersion>,
-        done: oneshot::Sender<Linked>,
+        done: Option<oneshot::Sender<Linked>>,
     },
     Checkpoint,
 }
@@ -35,6 +36,7 @@ pub(crate) fn spawn(
     clock: Arc<dyn Clock>,
     settings: AuditSettings,
     head: Arc<Mutex<Head>>,
+    index: Arc<AuditIndex>,
 ) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel(4096);
     let ticker = tx.clone();
@@ -49,7 +51,7 @@ pub(crate) fn spawn(
             }
         }
     });
-    tokio::spawn(run(store, clock, settings, head, rx));
+    tokio::spawn(run(store, clock, settings, head, index, rx));
     tx
 }
 
@@ -58,10 +60,10 @@ async fn run(
     clock: Arc<dyn Clock>,
     settings: AuditSettings,
     head: Arc<Mutex<Head>>,
+    index: Arc<AuditIndex>,
     mut rx: mpsc::Receiver<Job>,
 ) {
     let mut keys: Option<AuditKeys> = None;
-    let mut last_batch = 0usize;
     while let Some(first) = rx.recv().await {
         let mut appends = Vec::new();
         let mut checkpoint = false;
@@ -75,27 +77,19 @@ async fn run(
                 next = rx.try_recv().ok();
             }
         }
-        // Group commit under concurrency: the requests of the last batch send their next records
-        // a moment after it committed. Waiting (at most GATHER) until as many are queued makes
-        // one commit where there would be two or three smaller ones, and a commit's cost is
-        // mostly fixed (the right-edge page of every index the trail touches, encrypted and
-        // written to the WAL each time). A lone request never waits.
-        let want = last_batch.min(MAX_BATCH);
-        if appends.len() > 1 && appends.len() < want {
-            let deadline = tokio::time::Instant::now() + GATHER;
-            while appends.len() < want {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(Job::Append { events, done })) => appends.push((events, done)),
-                    Ok(Some(Job::Checkpoint)) => checkpoint = true,
-                    Ok(None) | Err(_) => break,
-                }
-            }
-        }
-        // (a smaller batch lowers the expectation one step at a time, so that one short batch
-        // does not collapse it)
-        last_batch = appends.len().max(last_batch.saturating_sub(1));
+        // Group commit: everything that queued while the previous batch committed goes in one
+        // transaction. (Waiting a moment for more, as an earlier version did, raised the
+        // writer's rate in-process but cost every audited request that wait end to end:
+        // docs/design/011-audit-file.md "Measured".)
         if !appends.is_empty() {
-            append_batch(store.as_ref(), appends, &head).await;
+            append_batch(store.as_ref(), appends, &head, &index).await;
+            if !settings.sync_checkpoints {
+                index.kick();
+            }
+            // (records chained here for writes are counted towards a checkpoint too)
+            checkpoint |= head
+                .lock()
+                .is_ok_and(|h| h.seq >= h.checkpointed.saturating_add(settings.checkpoint_every));
         }
         if checkpoint
             && let Err(e) =
@@ -106,26 +100,35 @@ async fn run(
     }
 }
 
-type Batch = Vec<(Vec<NewVersion>, oneshot::Sender<Linked>)>;
+type Batch = Vec<(Vec<NewVersion>, Option<oneshot::Sender<Linked>>)>;
 
-async fn append_batch(store: &dyn Store, batch: Batch, head: &Mutex<Head>) {
+async fn append_batch(
+    store: &dyn Store,
+    batch: Batch,
+    head: &Mutex<Head>,
+    index: &Arc<AuditIndex>,
+) {
     let (events, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
     let sizes: Vec<usize> = events.iter().map(Vec::len).collect();
-    let all: Vec<NewVersion> = events.into_iter().flatten().collect();
+    let mut all: Vec<NewVersion> = events.into_iter().flatten().collect();
+    let taken = AuditIndex::take(&mut all);
     let result = store.append_audit_committed(all).await;
     match result {
         Ok(linked) => {
-            if let (Some((seq, hash)), Ok(mut h)) = (linked.last(), head.lock())
+            if let (Some((seq, hash)), Ok(mut h)) = (linked.iter().max(), head.lock())
                 && *seq > h.seq
             {
                 h.seq = *seq;
                 h.hash = *hash;
             }
+            index.offer(taken, &linked);
             let mut rest = linked.as_slice();
             for (n, w) in sizes.into_iter().zip(waiters) {
                 let (mine, tail) = rest.split_at(n.min(rest.len()));
                 rest = tail;
-                let _ = w.send(Ok(mine.to_vec()));
+                if let Some(w) = w {
+                    let _ = w.send(Ok(mine.to_vec()));
+                }
             }
         }
         Err(e) => {
@@ -133,7 +136,7 @@ async fn append_batch(store: &dyn Store, batch: Batch, head: &Mutex<Head>) {
                 code = e.code(),
                 "audit append failed; the requests waiting on it fail"
             );
-            for w in waiters {
+            for w in waiters.into_iter().flatten() {
                 let _ = w.send(Err(ward_store::StoreError::Unavailable));
             }
         }
@@ -165,9 +168,7 @@ pub(super) async fn sign_checkpoint(
     let cp = key.sign(h.seq, &h.hash, now);
     let body =
         serde_json::to_string(&cp).map_err(|_| crate::CoreError::Internal("checkpoint".into()))?;
-    let mut tx = store.begin().await?;
-    tx.add_audit_checkpoint(h.seq, body.clone()).await?;
-    tx.commit().await?;
+    store.add_audit_checkpoint(h.seq, body.clone()).await?;
     if let Ok(mut g) = head.lock() {
         g.checkpointed = g.checkpointed.max(h.seq);
     }

@@ -126,9 +126,10 @@ pub async fn app_pair(test: &str) -> Option<(TestApp, TestApp)> {
     Some((node_a, node_b))
 }
 
-/// An app whose audit trail lives in a SQLite file of its own, and a second handle on that
-/// file: a transaction held open on the handle makes every audit append fail (the database is
-/// busy), while the authorization server's state stays writable. `None` under PostgreSQL.
+/// An app whose audit trail lives in a SQLite store of its own, and a second handle on that
+/// store: its trail lock held (`SqliteStore::hold_trail_lock`) makes every audit append fail
+/// (the trail file is busy), while the authorization server's state stays writable. `None`
+/// under PostgreSQL.
 pub async fn app_with_lockable_trail() -> Option<(TestApp, SqliteStore)> {
     if backend() != "sqlite" {
         return None;

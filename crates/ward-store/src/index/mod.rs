@@ -270,6 +270,14 @@ impl Indexer {
         }
     }
 
+    /// The custom parameters in force on `rtype` (none without a registry).
+    pub fn custom_params(&self, rtype: &str) -> Vec<Arc<SearchParam>> {
+        self.registry
+            .as_ref()
+            .map(|r| r.for_type(rtype))
+            .unwrap_or_default()
+    }
+
     /// The server base this indexer treats as local.
     pub fn base_url(&self) -> &str {
         &self.base_url

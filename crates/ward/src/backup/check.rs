@@ -102,25 +102,23 @@ async fn check_inner(
     now: i64,
 ) -> Result<Checked, CheckFailure> {
     let m = Manifest::read(&manifest::path_for(file)).map_err(CheckFailure::Manifest)?;
-    let (bytes, sha) =
-        files::copy_hashing(file, staging).map_err(|e| CheckFailure::Unreadable {
-            file: file.display().to_string(),
-            reason: e.to_string(),
-        })?;
-    if bytes != m.manifest.bytes {
-        return Err(CheckFailure::Altered { what: "size" });
-    }
-    if hex::encode(sha) != m.manifest.sha256 {
-        return Err(CheckFailure::Altered { what: "SHA-256" });
-    }
-    if is_plaintext_sqlite(staging).map_err(|e| CheckFailure::Other(e.to_string()))? {
-        return Err(CheckFailure::Plaintext);
+    let b = &m.manifest;
+    copy_checked(file, staging, b.bytes, &b.sha256, ["size", "SHA-256"])?;
+    // Version 2: the audit trail file beside it (docs/design/011-audit-file.md). A version-1
+    // backup holds its trail inside the database file; opening it moves the trail out.
+    if let (Some(bytes), Some(sha)) = (b.audit_bytes, &b.audit_sha256) {
+        let (from, to) = (files::trail_of(file), files::trail_of(staging));
+        let what = ["audit trail size", "audit trail SHA-256"];
+        copy_checked(&from, &to, bytes, sha, what)?;
     }
     let mac = manifest::mac_key(&master).map_err(CheckFailure::Other)?;
     let store = SqliteStore::open(SqliteOptions::new(staging), KeyRing::new(master))
         .await
         .map_err(|e| match e {
             StoreError::WrongKey => CheckFailure::WrongKey,
+            StoreError::AuditTrail(why) => {
+                CheckFailure::Chain(format!("the backup's audit trail file {why}"))
+            }
             other => CheckFailure::Other(format!("cannot open the copy: {other}")),
         })?;
     let checked = inspect(&store, &m, &mac, now).await;
@@ -128,6 +126,32 @@ async fn check_inner(
         return Err(CheckFailure::Other("the checked copy is still open".into()));
     }
     checked
+}
+
+/// Copies `file` to `to` and checks the copy against the manifest's size and SHA-256 (`what`
+/// names them in a failure), and that it is encrypted.
+fn copy_checked(
+    file: &Path,
+    to: &Path,
+    bytes: u64,
+    sha256: &str,
+    what: [&'static str; 2],
+) -> Result<(), CheckFailure> {
+    let (n, sha) = files::copy_hashing(file, to).map_err(|e| CheckFailure::Unreadable {
+        file: file.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let [size, digest] = what;
+    if n != bytes {
+        return Err(CheckFailure::Altered { what: size });
+    }
+    if hex::encode(sha) != sha256 {
+        return Err(CheckFailure::Altered { what: digest });
+    }
+    if is_plaintext_sqlite(to).map_err(|e| CheckFailure::Other(e.to_string()))? {
+        return Err(CheckFailure::Plaintext);
+    }
+    Ok(())
 }
 
 /// The checks that need the opened copy.

@@ -1,5 +1,6 @@
 //! File handling for backups: hashing copies, no-clobber publication, the database's WAL and
-//! SHM companions, and moving a database aside.
+//! SHM companions, its audit trail file (docs/design/011-audit-file.md), and moving a database
+//! aside.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -71,25 +72,44 @@ pub fn remove_quietly(path: &Path) {
     }
 }
 
-/// Removes a database file and its companions.
+/// The audit trail file that belongs to the database at `path`.
+pub fn trail_of(path: &Path) -> PathBuf {
+    ward_store_sqlite::trail_path(path)
+}
+
+/// Every file of the database at `path`: the file, its audit trail file, and the companions of
+/// both.
+fn family(path: &Path) -> Vec<PathBuf> {
+    let trail = trail_of(path);
+    [path, trail.as_path()]
+        .into_iter()
+        .flat_map(|f| {
+            std::iter::once("")
+                .chain(COMPANIONS)
+                .map(move |s| with_suffix(f, s))
+        })
+        .collect()
+}
+
+/// Removes a database file, its audit trail file and their companions.
 pub fn remove_db(path: &Path) {
-    remove_quietly(path);
-    for c in COMPANIONS {
-        remove_quietly(&with_suffix(path, c));
+    for f in family(path) {
+        remove_quietly(&f);
     }
 }
 
-/// True when the database at `path` or any of its companions exists.
+/// True when any file of the database at `path` exists.
 pub fn db_present(path: &Path) -> bool {
-    path.exists() || COMPANIONS.iter().any(|c| with_suffix(path, c).exists())
+    family(path).iter().any(|f| f.exists())
 }
 
-/// Renames the database at `from` and its companions to `to` (+ the same suffixes). Refuses
-/// when any target name exists. On a failure half-way, the files already moved are moved back.
+/// Renames every file of the database at `from` (its trail file too) to the same names for
+/// `to`. Refuses when any target name exists. On a failure half-way, the files already moved
+/// are moved back.
 pub fn move_db(from: &Path, to: &Path) -> std::io::Result<()> {
-    let pairs: Vec<(PathBuf, PathBuf)> = std::iter::once("")
-        .chain(COMPANIONS)
-        .map(|s| (with_suffix(from, s), with_suffix(to, s)))
+    let pairs: Vec<(PathBuf, PathBuf)> = family(from)
+        .into_iter()
+        .zip(family(to))
         .filter(|(f, _)| f.exists())
         .collect();
     if let Some((_, t)) = pairs.iter().find(|(_, t)| t.exists()) {
@@ -134,15 +154,18 @@ mod tests {
     }
 
     #[test]
-    fn moves_a_database_with_its_wal_and_refuses_existing_targets() {
+    fn moves_a_database_with_its_wal_and_trail_and_refuses_existing_targets() {
         let tmp = tempfile::tempdir().unwrap();
         let db = tmp.path().join("ward.db");
         std::fs::write(&db, b"db").unwrap();
         std::fs::write(with_suffix(&db, "-wal"), b"wal").unwrap();
+        std::fs::write(tmp.path().join("ward-audit.db"), b"trail").unwrap();
         let aside = tmp.path().join("ward.db.old");
         move_db(&db, &aside).unwrap();
         assert!(!db_present(&db));
         assert_eq!(std::fs::read(with_suffix(&aside, "-wal")).unwrap(), b"wal");
+        assert_eq!(std::fs::read(trail_of(&aside)).unwrap(), b"trail");
+        assert!(!tmp.path().join("ward-audit.db").exists());
         std::fs::write(&db, b"new").unwrap();
         assert!(move_db(&db, &aside).is_err());
         assert_eq!(std::fs::read(&db).unwrap(), b"new");

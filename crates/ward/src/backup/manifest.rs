@@ -13,8 +13,9 @@ use ward_crypto::{Mac, MasterKey};
 pub const LABEL: &str = "ward/backup-manifest/v1";
 /// `format` of every manifest.
 pub const FORMAT: &str = "ward-backup";
-/// The manifest version this Ward writes and reads.
-pub const VERSION: u32 = 1;
+/// The manifest version this Ward writes (version 2 names the audit trail file beside the
+/// database copy; version 1, a single-file backup of an earlier Ward, is still read).
+pub const VERSION: u32 = 2;
 /// A manifest is a few hundred bytes; anything much larger is not one.
 const MAX_BYTES: u64 = 64 * 1024;
 
@@ -39,6 +40,12 @@ pub struct Body {
     /// The last audit chain record in the copy, and its hash (hex).
     pub audit_seq: u64,
     pub audit_hash: String,
+    /// The copy of the audit trail file beside the backup file (version 2): its size and
+    /// SHA-256 (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_sha256: Option<String>,
 }
 
 /// The manifest file: the body and its HMAC.
@@ -123,9 +130,15 @@ impl Manifest {
         }
         let m: Self = serde_json::from_slice(&text)
             .map_err(|e| format!("{} is not a Ward backup manifest: {e}", path.display()))?;
-        if m.manifest.format != FORMAT || m.manifest.version != VERSION {
+        let two_files = m.manifest.audit_bytes.is_some() && m.manifest.audit_sha256.is_some();
+        let known = match m.manifest.version {
+            1 => m.manifest.audit_bytes.is_none() && m.manifest.audit_sha256.is_none(),
+            VERSION => two_files,
+            _ => false,
+        };
+        if m.manifest.format != FORMAT || !known {
             return Err(format!(
-                "{} has format {:?} version {}; this Ward reads {FORMAT:?} version {VERSION}",
+                "{} has format {:?} version {}; this Ward reads {FORMAT:?} versions 1 and {VERSION}",
                 path.display(),
                 m.manifest.format,
                 m.manifest.version
@@ -152,6 +165,8 @@ mod tests {
             audit_first: 1,
             audit_seq: 7,
             audit_hash: "11".repeat(32),
+            audit_bytes: Some(1024),
+            audit_sha256: Some("22".repeat(32)),
         }
     }
 
@@ -190,5 +205,32 @@ mod tests {
                 .unwrap_err()
                 .contains("not a Ward backup manifest")
         );
+    }
+
+    #[test]
+    fn a_version_1_manifest_is_read_and_must_not_name_a_trail_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let write = |name: &str, b: Body| {
+            let p = path_for(&tmp.path().join(name));
+            Manifest::sign(b, &key(1)).unwrap().write_new(&p).unwrap();
+            Manifest::read(&p)
+        };
+        let v1 = Body {
+            version: 1,
+            audit_bytes: None,
+            audit_sha256: None,
+            ..body()
+        };
+        assert!(write("v1.db", v1.clone()).is_ok());
+        let mixed = Body {
+            audit_bytes: Some(1),
+            ..v1
+        };
+        assert!(write("mixed.db", mixed).is_err());
+        let v2_without = Body {
+            audit_sha256: None,
+            ..body()
+        };
+        assert!(write("v2.db", v2_without).is_err());
     }
 }

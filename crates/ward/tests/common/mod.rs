@@ -223,3 +223,35 @@ pub fn copy_dir(from: &Path, to: &Path) {
             .success()
     );
 }
+
+/// The audit trail file (`ward-audit.db`) of `data`, opened with its own page key, and the key
+/// ring of the data file (the trail's bodies are sealed with it).
+pub fn open_trail(data: &Path) -> (Connection, KeyRing) {
+    let (_, ring) = open_db(data);
+    let master =
+        MasterKey::from_hex(&std::fs::read(data.join("keys/master.key")).unwrap()).unwrap();
+    let page = master
+        .derive(ward_store_sqlite::TRAIL_PAGE_KEY_LABEL)
+        .unwrap();
+    let c = Connection::open(data.join("ward-audit.db")).unwrap();
+    c.execute_batch(&format!(
+        "PRAGMA key = \"x'{}'\";",
+        hex::encode(page.expose())
+    ))
+    .unwrap();
+    (c, ring)
+}
+
+/// The id and text of the trail's record at `seq`.
+pub fn trail_event(c: &Connection, ring: &KeyRing, seq: i64) -> (String, String) {
+    let (id, env): (String, Vec<u8>) = c
+        .query_row("SELECT id, body FROM trail WHERE seq = ?1", [seq], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let body = ring
+        .open(&ward_store::body_aad("AuditEvent", &id, 1), &env)
+        .unwrap();
+    let text = ward_store_sqlite::unpack_audit_text(body).unwrap();
+    (id, String::from_utf8(text).unwrap())
+}

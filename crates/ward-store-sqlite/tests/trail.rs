@@ -1,0 +1,153 @@
+//! The audit trail file of the embedded store (docs/design/011-audit-file.md): it belongs to
+//! its database (a missing or foreign trail file is refused, never replaced by a new empty
+//! one), a write's pending record survives a crash and is chained when the store next opens,
+//! and the projection of purged records goes with them.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use bytes::Bytes;
+use ward_crypto::MasterKey;
+use ward_store::{
+    AuditIndexed, AuditProjection, KeyRing, NewVersion, Store, StoreError, Timestamp, WriteMethod,
+};
+use ward_store_sqlite::{SqliteOptions, SqliteStore, trail_path};
+
+fn key() -> KeyRing {
+    KeyRing::new(MasterKey::from_hex("07".repeat(32).as_bytes()).unwrap())
+}
+
+async fn open(dir: &std::path::Path) -> Result<SqliteStore, StoreError> {
+    SqliteStore::open(SqliteOptions::new(dir.join("ward.db")), key()).await
+}
+
+fn event(id: &str) -> NewVersion {
+    NewVersion {
+        rtype: "AuditEvent".into(),
+        id: id.into(),
+        version: 1,
+        last_updated: Timestamp(1_000),
+        method: WriteMethod::Create,
+        body: Some(Bytes::from(format!(
+            r#"{{"resourceType":"AuditEvent","id":"{id}","action":"R"}}"#
+        ))),
+        index: Default::default(),
+        patients: vec!["p1".into()],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_trail_file_belongs_to_its_database() {
+    let a = tempfile::tempdir().unwrap();
+    let store = open(a.path()).await.unwrap();
+    store
+        .append_audit_committed(vec![event("a-1")])
+        .await
+        .unwrap();
+    assert!(store.close().await);
+    let trail = trail_path(&a.path().join("ward.db"));
+    assert!(trail.ends_with("ward-audit.db"));
+
+    // deleted: refused, and no new empty trail is created in its place
+    let aside = a.path().join("kept-audit.db");
+    std::fs::rename(&trail, &aside).unwrap();
+    let err = open(a.path()).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::AuditTrail("is missing")),
+        "{err:?}"
+    );
+    assert!(!trail.exists());
+    std::fs::rename(&aside, &trail).unwrap();
+    let again = open(a.path()).await.unwrap();
+    assert_eq!(again.audit_rows(0, 10).await.unwrap().len(), 1);
+    assert!(again.close().await);
+
+    // swapped for another database's trail (same master key): refused
+    let b = tempfile::tempdir().unwrap();
+    let other = open(b.path()).await.unwrap();
+    other
+        .append_audit_committed(vec![event("b-1"), event("b-2")])
+        .await
+        .unwrap();
+    assert!(other.close().await);
+    std::fs::copy(trail_path(&b.path().join("ward.db")), &trail).unwrap();
+    for c in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(a.path().join(format!("ward-audit.db{c}")));
+    }
+    let err = open(a.path()).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::AuditTrail("belongs to another database")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_record_is_chained_when_the_store_next_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.append_audit(vec![event("w-1")])
+            .await
+            .unwrap()
+            .is_empty(),
+        "pending until after the commit"
+    );
+    tx.commit().await.unwrap();
+    // the process stops before the record is chained
+    assert!(store.audit_rows(0, 10).await.unwrap().is_empty());
+    assert!(store.close().await);
+    let store = open(dir.path()).await.unwrap();
+    let rows = store.audit_rows(0, 10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].id.as_deref(), Some("w-1"));
+    assert_eq!(rows[0].patients, vec!["p1".to_owned()]);
+    assert_eq!(
+        rows[0].hash,
+        ward_audit::link_hash(1, &ward_audit::GENESIS, rows[0].body.as_ref().unwrap()),
+        "chained at the head with its exact text"
+    );
+    // and only once, however often the store opens
+    assert!(store.close().await);
+    let store = open(dir.path()).await.unwrap();
+    assert_eq!(store.audit_rows(0, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_purge_takes_the_projection_of_what_it_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await.unwrap();
+    let linked = store
+        .append_audit_committed((1..=4).map(|i| event(&format!("p-{i}"))).collect())
+        .await
+        .unwrap();
+    let rows = store.audit_rows(0, 10).await.unwrap();
+    let projected: Vec<AuditIndexed> = rows
+        .iter()
+        .map(|r| AuditIndexed {
+            seq: r.seq,
+            hash: r.hash,
+            event: Some(AuditProjection {
+                id: r.id.clone().unwrap(),
+                recorded: r.recorded.unwrap(),
+                body: r.body.clone().unwrap(),
+                patients: r.patients.clone(),
+                index: Default::default(),
+            }),
+        })
+        .collect();
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.index_audit(0, 4, projected).await.unwrap());
+    tx.commit().await.unwrap();
+    assert!(store.read("AuditEvent", "p-2").await.unwrap().is_some());
+    let (n, (seq, _)) = store.purge_audit(2, event("purge-1")).await.unwrap();
+    assert_eq!((n, seq), (2, linked[3].0 + 1));
+    assert!(store.read("AuditEvent", "p-1").await.unwrap().is_none());
+    assert!(store.read("AuditEvent", "p-2").await.unwrap().is_none());
+    assert!(store.read("AuditEvent", "p-3").await.unwrap().is_some());
+    assert_eq!(store.audit_rows(0, 10).await.unwrap()[0].seq, 3);
+}
