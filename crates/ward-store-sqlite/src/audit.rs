@@ -91,6 +91,10 @@ pub(crate) fn projected_range(c: &Connection) -> StoreResult<Option<(u64, u64)>>
 /// written) when the position is no longer `from`. A record the projection already holds (a
 /// database upgraded from schema 5, whose AuditEvents were stored with their chain rows, or a
 /// `$reindex`) only has its index rows replaced.
+///
+/// Per chunk, not per record: the highest position the map holds tells which records may be
+/// held already, one query tells whether any write's record is pending, and the index rows
+/// of the whole chunk go in sorted by table and value, so each index page is visited once.
 pub(crate) fn project(
     c: &Connection,
     ring: &KeyRing,
@@ -103,15 +107,18 @@ pub(crate) fn project(
     }
     // Positions of the new rows, assigned here (the writer is held): no UPDATE of the
     // resource row after its version is inserted.
-    let (mut rid, mut vseq): (i64, i64) = c
+    let (mut rid, mut vseq, mapped, pending): (i64, i64, i64, bool) = c
         .query_row(
             "SELECT coalesce((SELECT max(rid) FROM resources), 0), \
-             coalesce((SELECT max(seq) FROM versions), 0)",
+             coalesce((SELECT max(seq) FROM versions), 0), \
+             coalesce((SELECT max(seq) FROM audit_chain), 0), \
+             EXISTS (SELECT 1 FROM audit_pending)",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .map_err(map_err)?;
     let mut prev: Option<(u64, [u8; 32])> = None;
+    let mut rows: Vec<(i64, &ward_store::index::IndexRows)> = Vec::with_capacity(records.len());
     for r in records {
         let prev_hash = match prev {
             Some((s, h)) if s + 1 == r.seq => h,
@@ -119,17 +126,20 @@ pub(crate) fn project(
         };
         prev = Some((r.seq, r.hash));
         let Some(e) = &r.event else { continue };
-        let held: Option<i64> = c
-            .prepare_cached(
+        let held: Option<i64> = if int(r.seq)? <= mapped {
+            c.prepare_cached(
                 "SELECT v.rid FROM audit_chain c JOIN versions v ON v.seq = c.vseq WHERE c.seq = ?1",
             )
             .map_err(map_err)?
             .query_row([int(r.seq)?], |row| row.get(0))
             .optional()
-            .map_err(map_err)?;
+            .map_err(map_err)?
+        } else {
+            None
+        };
         if let Some(existing) = held {
             crate::index::remove(c, existing)?;
-            crate::index::insert(c, existing, &e.index)?;
+            rows.push((existing, &e.index));
         } else {
             rid += 1;
             vseq += 1;
@@ -167,13 +177,16 @@ pub(crate) fn project(
                 r.hash.as_slice()
             ])
             .map_err(map_err)?;
-            crate::index::insert(c, rid, &e.index)?;
+            rows.push((rid, &e.index));
         }
-        c.prepare_cached("DELETE FROM audit_pending WHERE id = ?1")
-            .map_err(map_err)?
-            .execute([&e.id])
-            .map_err(map_err)?;
+        if pending {
+            c.prepare_cached("DELETE FROM audit_pending WHERE id = ?1")
+                .map_err(map_err)?
+                .execute([&e.id])
+                .map_err(map_err)?;
+        }
     }
+    crate::index::insert_sorted(c, &rows)?;
     crate::schema::put_meta(c, AUDIT_INDEXED_META, &encode_audit_indexed(through))?;
     Ok(true)
 }

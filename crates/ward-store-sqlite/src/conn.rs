@@ -172,6 +172,11 @@ impl Pool {
         .map_err(|_| StoreError::Internal("read task".into()))?
     }
 
+    /// The writer connection's lock (for a thread of its own).
+    pub(crate) fn writer_lock(&self) -> Arc<tokio::sync::Mutex<Connection>> {
+        self.writer.clone()
+    }
+
     /// Takes the writer connection exclusively.
     pub(crate) async fn writer(&self) -> OwnedMutexGuard<Connection> {
         self.writer.clone().lock_owned().await

@@ -31,91 +31,135 @@ pub(crate) fn remove(c: &Connection, rid: i64) -> StoreResult<()> {
 
 /// Inserts `rows` for resource `rid`.
 pub(crate) fn insert(c: &Connection, rid: i64, rows: &IndexRows) -> StoreResult<()> {
-    if !rows.strings.is_empty() {
+    insert_sorted(c, &[(rid, rows)])
+}
+
+/// The rows of one kind of every resource in `all`, each with its resource, sorted by `key`
+/// (the order of the table's value index: a batch then visits each index page once).
+fn gather<'a, T, K: Ord>(
+    all: &[(i64, &'a IndexRows)],
+    kind: impl Fn(&'a IndexRows) -> &'a [T],
+    key: impl Fn(i64, &'a T) -> K,
+) -> Vec<(i64, &'a T)> {
+    let mut out: Vec<(i64, &'a T)> = all
+        .iter()
+        .flat_map(|(rid, rows)| kind(rows).iter().map(move |r| (*rid, r)))
+        .collect();
+    out.sort_by_cached_key(|(rid, r)| key(*rid, r));
+    out
+}
+
+/// Inserts the rows of every resource in `all` (`(rid, rows)`), table by table, sorted.
+pub(crate) fn insert_sorted(c: &Connection, all: &[(i64, &IndexRows)]) -> StoreResult<()> {
+    let strings = gather(all, |r| &r.strings, |rid, r| (r.pkey, r.norm.clone(), rid));
+    if !strings.is_empty() {
         let mut st = c
             .prepare_cached(
                 "INSERT INTO idx_string(pkey, norm, exact, rid, grp) VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .map_err(map_err)?;
-        for r in &rows.strings {
+        for (rid, r) in strings {
             st.execute(params![r.pkey, r.norm, r.exact, rid, r.grp])
                 .map_err(map_err)?;
         }
     }
-    if !rows.tokens.is_empty() {
+    let tokens = gather(
+        all,
+        |r| &r.tokens,
+        |rid, r| (r.pkey, r.code.clone(), r.system.clone(), rid),
+    );
+    if !tokens.is_empty() {
         let mut st = c
             .prepare_cached(
                 "INSERT INTO idx_token(pkey, code, system, rid, grp) VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .map_err(map_err)?;
-        for r in &rows.tokens {
+        for (rid, r) in tokens {
             st.execute(params![r.pkey, r.code, r.system, rid, r.grp])
                 .map_err(map_err)?;
         }
     }
-    if !rows.refs.is_empty() {
+    let refs = gather(
+        all,
+        |r| &r.refs,
+        |rid, r| (r.pkey, r.tid.clone(), r.ttype.clone(), rid),
+    );
+    if !refs.is_empty() {
         let mut st = c
             .prepare_cached("INSERT INTO idx_ref(pkey, tid, ttype, ver, rid, grp) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
             .map_err(map_err)?;
-        for r in &rows.refs {
+        for (rid, r) in refs {
             st.execute(params![r.pkey, r.tid, r.ttype, r.ver, rid, r.grp])
                 .map_err(map_err)?;
         }
     }
-    insert_ranges(c, rid, rows)
+    insert_ranges(c, all)
 }
 
-fn insert_ranges(c: &Connection, rid: i64, rows: &IndexRows) -> StoreResult<()> {
-    if !rows.dates.is_empty() {
+fn insert_ranges(c: &Connection, all: &[(i64, &IndexRows)]) -> StoreResult<()> {
+    let dates = gather(all, |r| &r.dates, |rid, r| (r.pkey, r.lo, r.hi, rid));
+    if !dates.is_empty() {
         let mut st = c
             .prepare_cached(
                 "INSERT INTO idx_date(pkey, lo, hi, rid, grp) VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .map_err(map_err)?;
-        for r in &rows.dates {
+        for (rid, r) in dates {
             st.execute(params![r.pkey, r.lo, r.hi, rid, r.grp])
                 .map_err(map_err)?;
         }
     }
-    if !rows.numbers.is_empty() {
+    let numbers = gather(
+        all,
+        |r| &r.numbers,
+        |rid, r| (r.pkey, r.value.to_bits(), rid),
+    );
+    if !numbers.is_empty() {
         let mut st = c
             .prepare_cached("INSERT INTO idx_number(pkey, value, lo, hi, rid, grp) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
             .map_err(map_err)?;
-        for r in &rows.numbers {
+        for (rid, r) in numbers {
             st.execute(params![r.pkey, r.value, r.lo, r.hi, rid, r.grp])
                 .map_err(map_err)?;
         }
     }
-    if !rows.quantities.is_empty() {
+    let quantities = gather(
+        all,
+        |r| &r.quantities,
+        |rid, r| (r.pkey, r.value.to_bits(), rid),
+    );
+    if !quantities.is_empty() {
         let mut st = c
             .prepare_cached(
                 "INSERT INTO idx_quantity(pkey, value, lo, hi, system, code, unit, rid, grp) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .map_err(map_err)?;
-        for r in &rows.quantities {
+        for (rid, r) in quantities {
             st.execute(params![
                 r.pkey, r.value, r.lo, r.hi, r.system, r.code, r.unit, rid, r.grp
             ])
             .map_err(map_err)?;
         }
     }
-    if !rows.uris.is_empty() {
+    let uris = gather(all, |r| &r.uris, |rid, r| (r.pkey, r.uri.clone(), rid));
+    if !uris.is_empty() {
         let mut st = c
             .prepare_cached("INSERT INTO idx_uri(pkey, uri, rid, grp) VALUES (?1, ?2, ?3, ?4)")
             .map_err(map_err)?;
-        for r in &rows.uris {
+        for (rid, r) in uris {
             st.execute(params![r.pkey, r.uri, rid, r.grp])
                 .map_err(map_err)?;
         }
     }
-    if !rows.sort_dates.is_empty() {
+    let sort_dates = gather(all, |r| &r.sort_dates, |rid, r| (rid, r.pkey));
+    if !sort_dates.is_empty() {
         let mut st = c
             .prepare_cached(
                 "INSERT OR REPLACE INTO idx_sort_date(rid, pkey, lo, hi) VALUES (?1, ?2, ?3, ?4)",
             )
             .map_err(map_err)?;
-        for r in &rows.sort_dates {
+        for (rid, r) in sort_dates {
             st.execute(params![rid, r.pkey, r.lo, r.hi])
                 .map_err(map_err)?;
         }

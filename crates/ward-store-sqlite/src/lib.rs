@@ -9,6 +9,7 @@
 //! (`ward-audit.db`, its own page key and writer), and the data file holds its projection
 //! (docs/design/011-audit-file.md).
 
+mod appender;
 mod audit;
 mod auth;
 mod backup;
@@ -89,6 +90,8 @@ struct Inner {
     pool: Pool,
     /// The audit trail file.
     trail: Pool,
+    /// The thread that appends reads' and security events' records to it.
+    appender: appender::Appender,
     ring: Arc<KeyRing>,
     path: PathBuf,
 }
@@ -107,10 +110,12 @@ impl SqliteStore {
             return Err(StoreError::AuditTrail("is missing"));
         }
         let trail = Pool::open(&options, &ring, Kind::Trail).await?;
+        let appender = appender::Appender::start(trail.writer_lock(), ring.clone())?;
         let store = Self {
             inner: Arc::new(Inner {
                 pool,
                 trail,
+                appender,
                 ring,
                 path: options.path,
             }),
@@ -303,17 +308,11 @@ impl Store for SqliteStore {
         &self,
         events: Vec<NewVersion>,
     ) -> StoreResult<Vec<(u64, [u8; 32])>> {
-        let ring = self.inner.ring.clone();
-        self.inner
-            .trail
-            .write(move |c| {
-                let entries = events
-                    .iter()
-                    .map(|e| Entry::seal(&ring, e))
-                    .collect::<StoreResult<Vec<_>>>()?;
-                trail::append(c, &entries)
-            })
-            .await
+        self.inner.appender.append(events).await
+    }
+
+    fn batches_audit_appends(&self) -> bool {
+        true
     }
 
     async fn chain_pending_audit(&self) -> StoreResult<Vec<(u64, [u8; 32])>> {

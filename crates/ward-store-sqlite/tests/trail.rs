@@ -151,3 +151,42 @@ async fn a_purge_takes_the_projection_of_what_it_purged() {
     assert!(store.read("AuditEvent", "p-3").await.unwrap().is_some());
     assert_eq!(store.audit_rows(0, 10).await.unwrap()[0].seq, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_share_commits_and_each_gets_its_own_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(open(dir.path()).await.unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .append_audit_committed(vec![event(&format!("c-{i}"))])
+                .await
+                .unwrap()
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        let linked = t.await.unwrap();
+        assert_eq!(linked.len(), 1);
+        seqs.push(linked[0].0);
+    }
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (1..=200).collect::<Vec<u64>>(),
+        "one position each, no gap"
+    );
+    let rows = store.audit_rows(0, 1000).await.unwrap();
+    let mut prev = ward_audit::GENESIS;
+    for r in &rows {
+        assert_eq!(r.prev_hash, prev);
+        assert_eq!(
+            r.hash,
+            ward_audit::link_hash(r.seq, &prev, r.body.as_ref().unwrap())
+        );
+        prev = r.hash;
+    }
+    assert_eq!(rows.len(), 200);
+}

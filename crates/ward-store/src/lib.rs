@@ -118,6 +118,13 @@ pub trait Store: Send + Sync + 'static {
         events: Vec<NewVersion>,
     ) -> StoreResult<Vec<(u64, [u8; 32])>>;
 
+    /// True when [`Store::append_audit_committed`] gathers concurrent calls into one commit
+    /// itself (group commit inside the backend): callers then append each record directly.
+    /// Otherwise the caller batches (the core's audit writer).
+    fn batches_audit_appends(&self) -> bool {
+        false
+    }
+
     /// Chains the records that writes left pending ([`StoreTx::append_audit`] returned no
     /// positions) and are not in the chain yet; returns their positions. Backends that chain
     /// a write's record in its own transaction have none.

@@ -117,6 +117,9 @@ impl Store for Wrap {
         self.1.check()?;
         self.0.append_audit_committed(events).await
     }
+    fn batches_audit_appends(&self) -> bool {
+        self.0.batches_audit_appends()
+    }
     async fn chain_pending_audit(&self) -> StoreResult<Vec<(u64, [u8; 32])>> {
         self.1.check()?;
         self.0.chain_pending_audit().await
