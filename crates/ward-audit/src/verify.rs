@@ -34,6 +34,11 @@ pub enum VerifyError {
     BadSignature { seq: u64 },
     #[error("records up to {through} are missing and no signed purge record accounts for them")]
     UnaccountedPurge { through: u64 },
+    #[error(
+        "the searchable copy of record {seq} differs from the trail (its AuditEvent was edited, \
+         deleted or added in the data file)"
+    )]
+    Projection { seq: u64 },
     #[error("the trail could not be read: {0}")]
     Read(String),
 }
@@ -46,7 +51,8 @@ impl VerifyError {
             | Self::BrokenLink { seq }
             | Self::Modified { seq }
             | Self::CheckpointMismatch { seq }
-            | Self::BadSignature { seq } => Some(*seq),
+            | Self::BadSignature { seq }
+            | Self::Projection { seq } => Some(*seq),
             Self::Truncated { last, .. } => Some(last + 1),
             Self::UnaccountedPurge { through } => Some(*through),
             Self::Read(_) => None,

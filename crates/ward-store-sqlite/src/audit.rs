@@ -281,3 +281,48 @@ pub(crate) fn legacy(c: &Connection) -> StoreResult<(Vec<Legacy>, Checkpoints)> 
         .collect::<StoreResult<Vec<_>>>()?;
     Ok((chain, cps))
 }
+
+/// The projection's rows after `after`, in order: position, hash, and the text of the
+/// AuditEvent version it maps to (`None` when that version is missing or does not open).
+pub(crate) fn projected(
+    c: &Connection,
+    ring: &KeyRing,
+    after: u64,
+    limit: usize,
+) -> StoreResult<Vec<ward_store::AuditRow>> {
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut st = c
+        .prepare_cached(
+            "SELECT c.seq, c.prev_hash, c.hash, v.id, v.body FROM audit_chain c \
+             LEFT JOIN versions v ON v.seq = c.vseq AND v.rtype = 'AuditEvent' \
+             WHERE c.seq > ?1 ORDER BY c.seq LIMIT ?2",
+        )
+        .map_err(map_err)?;
+    let mut rows = st.query(params![after, limit]).map_err(map_err)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(map_err)? {
+        let id: Option<String> = r.get(3).map_err(map_err)?;
+        let sealed: Option<Vec<u8>> = r.get(4).map_err(map_err)?;
+        let hash32 =
+            |v: Vec<u8>| <[u8; 32]>::try_from(v.as_slice()).map_err(|_| StoreError::Integrity);
+        let body = match (&id, sealed) {
+            (Some(id), Some(env)) => ring
+                .open(&crate::trail::aad(id), &env)
+                .ok()
+                .and_then(|b| crate::compress::unpack(b).ok())
+                .map(bytes::Bytes::from),
+            _ => None,
+        };
+        out.push(ward_store::AuditRow {
+            seq: uint(r.get(0).map_err(map_err)?)?,
+            prev_hash: hash32(r.get(1).map_err(map_err)?)?,
+            hash: hash32(r.get(2).map_err(map_err)?)?,
+            body,
+            id,
+            recorded: None,
+            patients: Vec::new(),
+        });
+    }
+    Ok(out)
+}

@@ -291,6 +291,19 @@ impl Store for SqliteStore {
         self.inner.trail.read(trail::checkpoints).await
     }
 
+    async fn audit_projection(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<Option<Vec<AuditRow>>> {
+        let ring = self.inner.ring.clone();
+        self.inner
+            .pool
+            .read(move |c| audit::projected(c, &ring, after_seq, limit))
+            .await
+            .map(Some)
+    }
+
     async fn add_audit_checkpoint(&self, seq: u64, body: String) -> StoreResult<()> {
         self.inner
             .trail

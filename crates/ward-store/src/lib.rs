@@ -97,6 +97,19 @@ pub trait Store: Send + Sync + 'static {
     /// AuditEvent text that was hashed: the trail of record.
     async fn audit_rows(&self, after_seq: u64, limit: usize) -> StoreResult<Vec<AuditRow>>;
 
+    /// The projection of the trail (the searchable AuditEvents) where it is kept apart from the
+    /// trail of record: after `after_seq`, in order, at most `limit`, each with the text its
+    /// AuditEvent version holds (`None` when that version is missing or does not open).
+    /// `None` for a backend whose AuditEvents are the trail itself (nothing to compare).
+    async fn audit_projection(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<Option<Vec<AuditRow>>> {
+        let _ = (after_seq, limit);
+        Ok(None)
+    }
+
     /// Every stored audit checkpoint (JSON), oldest first.
     async fn audit_checkpoints(&self) -> StoreResult<Vec<String>>;
 

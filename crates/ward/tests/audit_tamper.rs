@@ -15,7 +15,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{copy_dir, make_trail, open_trail, trail_event, ward};
+use common::{copy_dir, make_trail, open_db, open_trail, trail_event, ward};
 use rusqlite::{Connection, params};
 use ward_store::{KeyRing, body_aad};
 
@@ -154,6 +154,48 @@ fn verify_finds_every_kind_of_tampering() {
         "seq 7",
         &[],
     );
+    // The searchable copy in the data file (the projection) is checked against the trail too.
+    let projection_case = |name: &str, tamper: &dyn Fn(&Connection, &KeyRing)| {
+        let copy = tmp.path().join(name);
+        copy_dir(&data, &copy);
+        let (c, ring) = open_db(&copy);
+        tamper(&c, &ring);
+        drop(c);
+        let (ok, out) = verify(&copy, &[]);
+        assert!(!ok, "{name}: tampering must be found: {out}");
+        assert!(
+            out.contains("seq 3") && out.contains("searchable copy"),
+            "{name}: expected seq 3 and the projection named in: {out}"
+        );
+    };
+    let projected_version = |c: &Connection| -> (i64, String, Vec<u8>) {
+        c.query_row(
+            "SELECT v.seq, v.id, v.body FROM audit_chain a JOIN versions v ON v.seq = a.vseq \
+             WHERE a.seq = 3",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    };
+    projection_case("projection-deleted", &|c, _| {
+        let (v, _, _) = projected_version(c);
+        c.execute("DELETE FROM versions WHERE seq = ?1", [v])
+            .unwrap();
+    });
+    projection_case("projection-edited", &|c, ring| {
+        let (v, id, env) = projected_version(c);
+        let aad = body_aad("AuditEvent", &id, 1);
+        let text = ward_store_sqlite::unpack_audit_text(ring.open(&aad, &env).unwrap()).unwrap();
+        let text = String::from_utf8(text)
+            .unwrap()
+            .replace("\"outcome\":\"0\"", "\"outcome\":\"4\"");
+        c.execute(
+            "UPDATE versions SET body = ?1 WHERE seq = ?2",
+            params![ring.seal(&aad, text.as_bytes()).unwrap(), v],
+        )
+        .unwrap();
+    });
+
     // truncated past a checkpoint. (Opening the store chains again any write's record still
     // pending in the data file, so the truncated tail may be followed by re-chained records:
     // then the checkpoint over the old position no longer matches: either way verify fails.)

@@ -181,6 +181,16 @@ pub fn make_trail(data: &Path, config: &Path) {
                 .status(),
             200
         );
+        // an AuditEvent search: the projection catches up with everything before it
+        assert_eq!(
+            http.get(format!("{base}/AuditEvent?_count=1"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
     });
     server.stop();
 }
