@@ -34,8 +34,9 @@ const CHUNK: usize = 1000;
 const SETTLE: Duration = Duration::from_millis(250);
 /// The background task also looks for records appended by other processes this often.
 const POLL: Duration = Duration::from_secs(1);
-/// Most records kept in memory for the projection; beyond it, records are read back.
-const MEMORY: usize = 50_000;
+/// Most records kept in memory for the projection (a record is ~1–3 KB with its index rows);
+/// beyond it, records are read back from the trail and indexed by FHIRPath.
+const MEMORY: usize = 20_000;
 
 /// The AuditEvent projector of one FHIR service.
 pub(crate) struct AuditIndex {
