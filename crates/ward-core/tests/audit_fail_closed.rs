@@ -56,6 +56,7 @@ async fn no_audit_no_answer() {
             Hooks {
                 broken: Some(&BROKEN),
                 no_index: false,
+                appends_broken: None,
             },
         )),
         Arc::new(SystemClock),

@@ -150,3 +150,64 @@ async fn a_search_catches_the_index_up_first() {
         .unwrap();
     assert_eq!(reads_of(&svc, &id).await, 4);
 }
+
+static APPENDS_BROKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+mod wrap;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_whose_record_could_not_be_chained_at_once_is_chained_by_the_server() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(
+            SqliteOptions::new(dir.path().join("w.db")),
+            KeyRing::new(MasterKey::generate().unwrap()),
+        )
+        .await
+        .unwrap(),
+    );
+    let store: Arc<dyn Store> = Arc::new(wrap::Wrap(
+        sqlite.clone(),
+        wrap::Hooks {
+            appends_broken: Some(&APPENDS_BROKEN),
+            ..wrap::Hooks::default()
+        },
+    ));
+    let svc = FhirService::new(
+        store,
+        Arc::new(SystemClock),
+        Arc::new(UuidIds),
+        CoreConfig::new("https://t/fhir"),
+        CursorKey::new(&SecretBytes::new(vec![1; 32])),
+    );
+    APPENDS_BROKEN.store(true, Ordering::SeqCst);
+    let pt = ResourceType::parse("Patient").unwrap();
+    let mut create = FhirRequest::new(Interaction::Create(pt));
+    create.body = Some(Bytes::from_static(br#"{"resourceType":"Patient"}"#));
+    assert_eq!(
+        svc.handle(&ctx(), create).await.unwrap().status,
+        201,
+        "the write and its record commit together"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        sqlite.audit_rows(0, 10).await.unwrap().is_empty(),
+        "the record could not be chained yet"
+    );
+    APPENDS_BROKEN.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = sqlite.audit_rows(0, 10).await.unwrap();
+        if let Some(r) = rows.first() {
+            let text = String::from_utf8(r.body.clone().unwrap().to_vec()).unwrap();
+            assert!(text.contains("\"code\":\"create\""), "{text}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pending record was not chained"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

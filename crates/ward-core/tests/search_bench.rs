@@ -222,6 +222,7 @@ async fn search_benchmark() {
         Hooks {
             broken: None,
             no_index: true,
+            appends_broken: None,
         },
     )));
     let with = load(&svc_rows, &sample).await;

@@ -231,6 +231,11 @@ async fn background(me: Weak<AuditIndex>, kick: Arc<Notify>) {
         let Some(index) = me.upgrade() else {
             return;
         };
+        // A write's record reaches the chain through the writer right after its commit; one
+        // that did not (the append failed) is durable as pending and is chained here.
+        if let Err(e) = index.store.chain_pending_audit().await {
+            tracing::warn!(error = %e, "chaining pending audit records failed; retrying");
+        }
         if let Err(e) = index.catch_up().await {
             tracing::warn!(error = %e, "audit projection update failed; retrying");
         }

@@ -19,14 +19,30 @@ pub struct Hooks {
     pub broken: Option<&'static AtomicBool>,
     /// Data writes lose their index rows (the write path without index storage).
     pub no_index: bool,
+    /// While this flag is set, appends of committed records and the chaining of pending ones
+    /// fail (`Unavailable`); a write's records still commit with it (as pending, on the
+    /// embedded store).
+    pub appends_broken: Option<&'static AtomicBool>,
+}
+
+fn set(flag: Option<&'static AtomicBool>) -> bool {
+    flag.is_some_and(|b| b.load(Ordering::SeqCst))
 }
 
 impl Hooks {
     fn check(&self) -> StoreResult<()> {
-        match self.broken {
-            Some(b) if b.load(Ordering::SeqCst) => Err(StoreError::Unavailable),
-            _ => Ok(()),
+        if set(self.broken) {
+            return Err(StoreError::Unavailable);
         }
+        Ok(())
+    }
+
+    fn check_append(&self) -> StoreResult<()> {
+        self.check()?;
+        if set(self.appends_broken) {
+            return Err(StoreError::Unavailable);
+        }
+        Ok(())
     }
 }
 
@@ -114,14 +130,14 @@ impl Store for Wrap {
         &self,
         events: Vec<NewVersion>,
     ) -> StoreResult<Vec<(u64, [u8; 32])>> {
-        self.1.check()?;
+        self.1.check_append()?;
         self.0.append_audit_committed(events).await
     }
     fn batches_audit_appends(&self) -> bool {
         self.0.batches_audit_appends()
     }
     async fn chain_pending_audit(&self) -> StoreResult<Vec<(u64, [u8; 32])>> {
-        self.1.check()?;
+        self.1.check_append()?;
         self.0.chain_pending_audit().await
     }
     async fn purge_audit(
