@@ -224,8 +224,11 @@ fn index_rows(indexer: &Indexer, rows: Vec<AuditRow>) -> Vec<AuditIndexed> {
 }
 
 async fn background(me: Weak<AuditIndex>, kick: Arc<Notify>) {
+    let mut behind = false;
     loop {
-        if tokio::time::timeout(POLL, kick.notified()).await.is_ok() {
+        // Under a steady stream of records the projection keeps up: while it is behind it goes
+        // on at once; only once it has caught up does it wait for the next records to gather.
+        if !behind && tokio::time::timeout(POLL, kick.notified()).await.is_ok() {
             tokio::time::sleep(SETTLE).await;
         }
         let Some(index) = me.upgrade() else {
@@ -236,8 +239,16 @@ async fn background(me: Weak<AuditIndex>, kick: Arc<Notify>) {
         if let Err(e) = index.store.chain_pending_audit().await {
             tracing::warn!(error = %e, "chaining pending audit records failed; retrying");
         }
-        if let Err(e) = index.catch_up().await {
-            tracing::warn!(error = %e, "audit projection update failed; retrying");
-        }
+        behind = match index.catch_up().await {
+            Ok(()) => index
+                .store
+                .audit_index_state()
+                .await
+                .is_ok_and(|(indexed, head)| head.saturating_sub(indexed) >= CHUNK as u64),
+            Err(e) => {
+                tracing::warn!(error = %e, "audit projection update failed; retrying");
+                false
+            }
+        };
     }
 }
