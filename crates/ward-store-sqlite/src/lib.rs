@@ -186,9 +186,10 @@ impl SqliteStore {
         &self.inner.path
     }
 
-    /// Takes the audit trail file's write lock and holds it until the guard is dropped: every
-    /// audit append (of this process and of others) waits, and fails after its busy timeout.
-    /// For fault-injection tests and maintenance.
+    /// Takes the audit trail file's write lock and holds it until the guard is dropped: audit
+    /// appends of other handles on the same files (and of other processes) wait, and fail
+    /// after their busy timeout; appends through this handle wait for the guard. For
+    /// fault-injection tests and maintenance.
     pub async fn hold_trail_lock(&self) -> StoreResult<TrailLock> {
         let conn = self.inner.trail.writer().await;
         conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err)?;
