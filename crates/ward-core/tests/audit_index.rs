@@ -37,25 +37,32 @@ fn ctx() -> RequestContext {
     }
 }
 
-async fn service(settings: AuditSettings) -> (FhirService, Arc<dyn Store>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
+async fn sqlite(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+    Arc::new(
         SqliteStore::open(
             SqliteOptions::new(dir.path().join("w.db")),
             KeyRing::new(MasterKey::generate().unwrap()),
         )
         .await
         .unwrap(),
-    );
-    let svc = FhirService::new(
-        store.clone(),
+    )
+}
+
+fn service_on(store: Arc<dyn Store>, settings: AuditSettings) -> FhirService {
+    FhirService::new(
+        store,
         Arc::new(SystemClock),
         Arc::new(UuidIds),
         CoreConfig::new("https://t/fhir"),
         CursorKey::new(&SecretBytes::new(vec![1; 32])),
     )
-    .with_audit(settings);
-    (svc, store, dir)
+    .with_audit(settings)
+}
+
+async fn service(settings: AuditSettings) -> (FhirService, Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    (service_on(store.clone(), settings), store, dir)
 }
 
 /// Creates a Patient and reads it `n` times; returns its id.
@@ -159,14 +166,7 @@ mod wrap;
 async fn a_write_whose_record_could_not_be_chained_at_once_is_chained_by_the_server() {
     use std::sync::atomic::Ordering;
     let dir = tempfile::tempdir().unwrap();
-    let sqlite: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(
-            SqliteOptions::new(dir.path().join("w.db")),
-            KeyRing::new(MasterKey::generate().unwrap()),
-        )
-        .await
-        .unwrap(),
-    );
+    let sqlite = sqlite(&dir).await;
     let store: Arc<dyn Store> = Arc::new(wrap::Wrap(
         sqlite.clone(),
         wrap::Hooks {
@@ -174,13 +174,7 @@ async fn a_write_whose_record_could_not_be_chained_at_once_is_chained_by_the_ser
             ..wrap::Hooks::default()
         },
     ));
-    let svc = FhirService::new(
-        store,
-        Arc::new(SystemClock),
-        Arc::new(UuidIds),
-        CoreConfig::new("https://t/fhir"),
-        CursorKey::new(&SecretBytes::new(vec![1; 32])),
-    );
+    let svc = service_on(store, AuditSettings::default());
     APPENDS_BROKEN.store(true, Ordering::SeqCst);
     let pt = ResourceType::parse("Patient").unwrap();
     let mut create = FhirRequest::new(Interaction::Create(pt));

@@ -529,20 +529,7 @@ mod upgrade_tests {
         // indexed yet (here all three) get only their index rows when projected
         assert_eq!(store.audit_index_state().await.unwrap(), (0, 3));
         assert!(store.read("AuditEvent", "old-1").await.unwrap().is_some());
-        let chunk = rows
-            .iter()
-            .map(|r| ward_store::AuditIndexed {
-                seq: r.seq,
-                hash: r.hash,
-                event: Some(ward_store::AuditProjection {
-                    id: r.id.clone().unwrap(),
-                    recorded: r.recorded.unwrap(),
-                    body: r.body.clone().unwrap(),
-                    patients: r.patients.clone(),
-                    index: Default::default(),
-                }),
-            })
-            .collect();
+        let chunk = ward_store::contract::projected(&rows, |_| Default::default());
         let mut tx = store.begin().await.unwrap();
         assert!(tx.index_audit(0, 3, chunk).await.unwrap());
         tx.commit().await.unwrap();

@@ -200,22 +200,26 @@ pub(crate) fn put_meta(c: &Connection, name: &str, value: &[u8]) -> StoreResult<
     Ok(())
 }
 
-/// The schema version this binary writes.
-pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
-
 /// Applies pending migrations atomically.
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    apply(conn, MIGRATIONS)
+}
+
+/// Applies the `migrations` a database (tracked in `PRAGMA user_version`) has not had yet, in
+/// one transaction; a database newer than `migrations` is refused.
+pub(crate) fn apply(conn: &mut Connection, migrations: &[&str]) -> StoreResult<()> {
+    let supported = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
     let current: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(map_err)?;
-    if current > SCHEMA_VERSION {
+    if current > supported {
         return Err(StoreError::SchemaTooNew {
             found: current,
-            supported: SCHEMA_VERSION,
+            supported,
         });
     }
     let tx = conn.transaction().map_err(map_err)?;
-    for (i, sql) in MIGRATIONS
+    for (i, sql) in migrations
         .iter()
         .enumerate()
         .skip(usize::try_from(current).unwrap_or(0))

@@ -38,34 +38,12 @@ CREATE TABLE checkpoints (
 );
 "];
 
-/// The trail schema version this binary writes.
-const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
-
 /// `meta` name of the pairing value shared with the data file.
 pub(crate) const PAIR_META: &str = "audit-pair";
 
 /// Applies pending migrations of the trail file atomically.
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {
-    let current: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(map_err)?;
-    if current > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            found: current,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    let tx = conn.transaction().map_err(map_err)?;
-    for (i, sql) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .skip(usize::try_from(current).unwrap_or(0))
-    {
-        tx.execute_batch(sql).map_err(map_err)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
-            .map_err(map_err)?;
-    }
-    tx.commit().map_err(map_err)
+    crate::schema::apply(conn, MIGRATIONS)
 }
 
 fn hash32(v: &[u8]) -> StoreResult<[u8; 32]> {

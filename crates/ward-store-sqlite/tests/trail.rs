@@ -12,9 +12,7 @@
 
 use bytes::Bytes;
 use ward_crypto::MasterKey;
-use ward_store::{
-    AuditIndexed, AuditProjection, KeyRing, NewVersion, Store, StoreError, Timestamp, WriteMethod,
-};
+use ward_store::{KeyRing, NewVersion, Store, StoreError, Timestamp, WriteMethod};
 use ward_store_sqlite::{SqliteOptions, SqliteStore, trail_path};
 
 fn key() -> KeyRing {
@@ -126,20 +124,7 @@ async fn a_purge_takes_the_projection_of_what_it_purged() {
         .await
         .unwrap();
     let rows = store.audit_rows(0, 10).await.unwrap();
-    let projected: Vec<AuditIndexed> = rows
-        .iter()
-        .map(|r| AuditIndexed {
-            seq: r.seq,
-            hash: r.hash,
-            event: Some(AuditProjection {
-                id: r.id.clone().unwrap(),
-                recorded: r.recorded.unwrap(),
-                body: r.body.clone().unwrap(),
-                patients: r.patients.clone(),
-                index: Default::default(),
-            }),
-        })
-        .collect();
+    let projected = ward_store::contract::projected(&rows, |_| Default::default());
     let mut tx = store.begin().await.unwrap();
     assert!(tx.index_audit(0, 4, projected).await.unwrap());
     tx.commit().await.unwrap();

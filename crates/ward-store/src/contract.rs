@@ -80,8 +80,8 @@ fn audit_event(id: &str, t: i64) -> NewVersion {
     v
 }
 
-/// The projection of each chain record in `rows`, with index rows from `index`.
-fn projected(
+/// The projection of each chain record in `rows`, with index rows from `index` (by id).
+pub fn projected(
     rows: &[crate::AuditRow],
     index: impl Fn(&str) -> crate::index::IndexRows,
 ) -> Vec<crate::AuditIndexed> {

@@ -162,37 +162,19 @@ pub fn make_trail(data: &Path, config: &Path) {
                 .as_str()
                 .unwrap()
                 .to_owned();
-            assert_eq!(
-                http.get(format!("{base}/Patient/{id}"))
-                    .bearer_auth(&token)
-                    .send()
-                    .await
-                    .unwrap()
-                    .status(),
-                200
-            );
+            get_ok(&http, &format!("{base}/Patient/{id}"), &token).await;
         }
-        assert_eq!(
-            http.get(format!("{base}/Patient?identifier=t1"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
+        get_ok(&http, &format!("{base}/Patient?identifier=t1"), &token).await;
         // an AuditEvent search: the projection catches up with everything before it
-        assert_eq!(
-            http.get(format!("{base}/AuditEvent?_count=1"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
+        get_ok(&http, &format!("{base}/AuditEvent?_count=1"), &token).await;
     });
     server.stop();
+}
+
+/// GETs `url` and expects 200.
+async fn get_ok(http: &reqwest::Client, url: &str, token: &str) {
+    let r = http.get(url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{url}");
 }
 
 pub fn open_db(data: &Path) -> (Connection, KeyRing) {
