@@ -43,9 +43,7 @@ pub(crate) fn decode(row: &Row, ring: &KeyRing) -> StoreResult<StoredResource> {
         last_updated: Timestamp(last_updated),
         method,
         seq,
-        patients: patients
-            .map(|p| p.split(',').map(str::to_owned).collect())
-            .unwrap_or_default(),
+        patients: ward_store::split_patients(patients.as_deref()),
     };
     Ok(StoredResource { meta, body })
 }

@@ -205,7 +205,7 @@ pub(crate) async fn write_one(c: &Object, ring: &KeyRing, v: &NewVersion) -> Sto
         i16::from(deleted),
         i16::try_from(v.method.code()).unwrap_or(0),
     );
-    let patients = (!v.patients.is_empty()).then(|| v.patients.join(","));
+    let patients = ward_store::join_patients(&v.patients);
     let (rid, seq): (i64, i64) = match existing {
         None => {
             let st = c

@@ -10,15 +10,7 @@ use ward_store::{
 };
 
 use crate::conn::map_err;
-use crate::trail::{Entry, Legacy};
-
-fn int(v: u64) -> StoreResult<i64> {
-    i64::try_from(v).map_err(|_| StoreError::Integrity)
-}
-
-fn uint(v: i64) -> StoreResult<u64> {
-    u64::try_from(v).map_err(|_| StoreError::Integrity)
-}
+use crate::trail::{Entry, Legacy, hash32, int, open_text, uint};
 
 /// Stores a write's AuditEvents as pending, inside the write's transaction.
 pub(crate) fn add_pending(
@@ -57,7 +49,7 @@ pub(crate) fn pending(c: &Connection, ring: &KeyRing) -> StoreResult<Vec<Entry>>
     while let Some(r) = rows.next().map_err(map_err)? {
         let id: String = r.get(0).map_err(map_err)?;
         let sealed: Vec<u8> = r.get(2).map_err(map_err)?;
-        let text = crate::compress::unpack(ring.open(&crate::trail::aad(&id), &sealed)?)?;
+        let text = open_text(ring, &id, &sealed)?;
         out.push(Entry {
             recorded: r.get(1).map_err(map_err)?,
             text: text.into(),
@@ -203,10 +195,7 @@ fn previous_hash(c: &Connection, seq: u64) -> StoreResult<[u8; 32]> {
         .query_row([int(seq - 1)?], |r| r.get(0))
         .optional()
         .map_err(map_err)?;
-    match h {
-        Some(h) => <[u8; 32]>::try_from(h.as_slice()).map_err(|_| StoreError::Integrity),
-        None => Ok([0; 32]),
-    }
+    h.map_or(Ok([0; 32]), |h| hash32(&h))
 }
 
 /// Removes the projection of chain positions `seq <= through` (after the trail's prefix was
@@ -304,20 +293,14 @@ pub(crate) fn projected(
     while let Some(r) = rows.next().map_err(map_err)? {
         let id: Option<String> = r.get(3).map_err(map_err)?;
         let sealed: Option<Vec<u8>> = r.get(4).map_err(map_err)?;
-        let hash32 =
-            |v: Vec<u8>| <[u8; 32]>::try_from(v.as_slice()).map_err(|_| StoreError::Integrity);
         let body = match (&id, sealed) {
-            (Some(id), Some(env)) => ring
-                .open(&crate::trail::aad(id), &env)
-                .ok()
-                .and_then(|b| crate::compress::unpack(b).ok())
-                .map(bytes::Bytes::from),
+            (Some(id), Some(env)) => open_text(ring, id, &env).ok().map(bytes::Bytes::from),
             _ => None,
         };
         out.push(ward_store::AuditRow {
             seq: uint(r.get(0).map_err(map_err)?)?,
-            prev_hash: hash32(r.get(1).map_err(map_err)?)?,
-            hash: hash32(r.get(2).map_err(map_err)?)?,
+            prev_hash: hash32(&r.get::<_, Vec<u8>>(1).map_err(map_err)?)?,
+            hash: hash32(&r.get::<_, Vec<u8>>(2).map_err(map_err)?)?,
             body,
             id,
             recorded: None,

@@ -46,15 +46,18 @@ pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {
     crate::schema::apply(conn, MIGRATIONS)
 }
 
-fn hash32(v: &[u8]) -> StoreResult<[u8; 32]> {
+/// A stored 32-byte hash.
+pub(crate) fn hash32(v: &[u8]) -> StoreResult<[u8; 32]> {
     <[u8; 32]>::try_from(v).map_err(|_| StoreError::Integrity)
 }
 
-fn int(v: u64) -> StoreResult<i64> {
+/// A chain position as SQLite stores it.
+pub(crate) fn int(v: u64) -> StoreResult<i64> {
     i64::try_from(v).map_err(|_| StoreError::Integrity)
 }
 
-fn uint(v: i64) -> StoreResult<u64> {
+/// A chain position as SQLite stored it.
+pub(crate) fn uint(v: i64) -> StoreResult<u64> {
     u64::try_from(v).map_err(|_| StoreError::Integrity)
 }
 
@@ -62,6 +65,11 @@ fn uint(v: i64) -> StoreResult<u64> {
 /// same envelope serves the trail, the pending row and the projected version.
 pub(crate) fn aad(id: &str) -> Vec<u8> {
     body_aad("AuditEvent", id, 1)
+}
+
+/// The AuditEvent text of AuditEvent `id` sealed (packed) as `sealed`.
+pub(crate) fn open_text(ring: &KeyRing, id: &str, sealed: &[u8]) -> StoreResult<Vec<u8>> {
+    crate::compress::unpack(ring.open(&aad(id), sealed)?)
 }
 
 /// The head of the trail (`0` and the genesis hash when empty).
@@ -186,11 +194,7 @@ pub(crate) fn rows(
             seq: uint(r.get(0).map_err(map_err)?)?,
             prev_hash: hash32(&r.get::<_, Vec<u8>>(1).map_err(map_err)?)?,
             hash: hash32(&r.get::<_, Vec<u8>>(2).map_err(map_err)?)?,
-            body: ring
-                .open(&aad(&id), &sealed)
-                .ok()
-                .and_then(|b| crate::compress::unpack(b).ok())
-                .map(Bytes::from),
+            body: open_text(ring, &id, &sealed).ok().map(Bytes::from),
             recorded: Some(Timestamp(r.get(4).map_err(map_err)?)),
             patients: split_patients(patients.as_deref()),
             id: Some(id),

@@ -154,7 +154,7 @@ pub(crate) fn write_one(c: &Connection, ring: &KeyRing, v: &NewVersion) -> Store
         v.last_updated.0,
         v.method.code(),
         sealed,
-        (!v.patients.is_empty()).then(|| v.patients.join(","))
+        ward_store::join_patients(&v.patients)
     ])
     .map_err(map_err)?;
     let seq = c.last_insert_rowid();

@@ -24,7 +24,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Notify};
 use ward_audit::AuditRecord;
 use ward_store::index::{IndexRows, Indexer};
-use ward_store::{AuditIndexed, AuditProjection, AuditRow, NewVersion, Store};
+use ward_store::{AuditIndexed, AuditProjection, AuditRow, NewVersion, Store, StoreResult};
 
 use crate::{CoreError, CoreResult};
 
@@ -95,6 +95,20 @@ impl AuditIndex {
                 })
             })
             .collect()
+    }
+
+    /// Appends `events` to the chain in their own durable transaction
+    /// ([`Store::append_audit_committed`]) and hands them to the projection; returns their
+    /// chain positions.
+    pub(crate) async fn append_committed(
+        &self,
+        store: &dyn Store,
+        mut events: Vec<NewVersion>,
+    ) -> StoreResult<Vec<(u64, [u8; 32])>> {
+        let taken = Self::take(&mut events);
+        let linked = store.append_audit_committed(events).await?;
+        self.offer(taken, &linked);
+        Ok(linked)
     }
 
     /// Hands records now at chain positions `linked` (one per event of [`AuditIndex::take`])

@@ -94,6 +94,21 @@ pub(crate) struct Head {
     pub checkpointed: u64,
 }
 
+impl Head {
+    /// Notes a committed chain position; the head only moves forward.
+    pub(crate) fn note(&mut self, seq: u64, hash: [u8; 32]) {
+        if seq > self.seq {
+            self.seq = seq;
+            self.hash = hash;
+        }
+    }
+
+    /// Whether `every` records or more passed since the last checkpoint.
+    pub(crate) fn due(&self, every: u64) -> bool {
+        self.seq >= self.checkpointed.saturating_add(every)
+    }
+}
+
 /// What [`Auditor::append_in`] did inside a write's transaction, to be handed to
 /// [`Auditor::committed`] once that transaction committed.
 #[derive(Default)]
@@ -218,14 +233,11 @@ impl Auditor {
         let event = self.event(&rec)?;
         if self.store.batches_audit_appends() {
             // the backend's own group commit: one hand-over, no writer task in between
-            let mut events = vec![event];
-            let taken = index::AuditIndex::take(&mut events);
             let linked = self
-                .store
-                .append_audit_committed(events)
+                .index
+                .append_committed(self.store.as_ref(), vec![event])
                 .await
                 .map_err(|_| unavailable())?;
-            self.index.offer(taken, &linked);
             if let Some((seq, hash)) = linked.last() {
                 self.advanced(*seq, *hash).await;
             }
@@ -296,13 +308,8 @@ impl Auditor {
         }
         let due = match self.head.lock() {
             Ok(mut h) => {
-                if seq > h.seq {
-                    h.seq = seq;
-                    h.hash = hash;
-                }
-                h.seq
-                    >= h.checkpointed
-                        .saturating_add(self.settings.checkpoint_every)
+                h.note(seq, hash);
+                h.due(self.settings.checkpoint_every)
             }
             Err(_) => false,
         };

@@ -119,13 +119,13 @@ pub(crate) fn typed_rows(rec: &AuditRecord) -> Option<IndexRows> {
     };
     // Every reference first: any this module cannot parse sends the record to FHIRPath.
     let fhir_user = match &a.fhir_user {
-        Some(f) => Some((f.as_str(), local(f)?)),
+        Some(f) => Some(local(f)?),
         None => None,
     };
     let entities = rec
         .entities
         .iter()
-        .map(|e| local(e).map(|l| (e.as_str(), l)))
+        .map(|e| local(e))
         .collect::<Option<Vec<_>>>()?;
     let patients: Vec<String> = rec
         .patients
@@ -134,7 +134,7 @@ pub(crate) fn typed_rows(rec: &AuditRecord) -> Option<IndexRows> {
         .collect();
     let patient_refs = patients
         .iter()
-        .map(|p| local(p).map(|l| (p.as_str(), l)))
+        .map(|p| local(p))
         .collect::<Option<Vec<_>>>()?;
 
     // type (Coding, with its display as `:text`) and subtype
@@ -153,7 +153,7 @@ pub(crate) fn typed_rows(rec: &AuditRecord) -> Option<IndexRows> {
     r.token(k.outcome, None, rec.outcome.code());
     // agent.who: the user (fhirUser, or the subject as an identifier) and the client
     match (fhir_user, &a.subject) {
-        (Some((_, l)), _) => r.reference(k.agent, l),
+        (Some(l), _) => r.reference(k.agent, l),
         (None, Some(s)) => r.token(k.agent_identifier, Some("urn:ward:subject"), s),
         (None, None) => {}
     }
@@ -169,16 +169,15 @@ pub(crate) fn typed_rows(rec: &AuditRecord) -> Option<IndexRows> {
     }
     r.string(k.address, &rec.server);
     // entity.what: the patients, the resources, the request id
-    for (_, l) in patient_refs.iter().chain(entities.iter()) {
+    for l in patient_refs.iter().chain(&entities) {
         r.reference(k.entity, *l);
     }
     r.token(k.entity_identifier, None, &rec.request_id);
     // patient: `agent.who | entity.what` where each resolves to a Patient. FHIRPath's union
     // drops repeated nodes, not equal values, so every such reference gives a row (equal rows
     // go in `dedup` below, as they do for the indexer).
-    let user = fhir_user.map(|(_, l)| l).into_iter();
-    let entity_refs = patient_refs.iter().chain(entities.iter()).map(|(_, l)| *l);
-    for l in user.chain(entity_refs) {
+    let entity_refs = patient_refs.iter().chain(&entities).copied();
+    for l in fhir_user.into_iter().chain(entity_refs) {
         if l.0 == "Patient" {
             r.reference(k.patient, l);
         }

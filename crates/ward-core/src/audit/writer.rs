@@ -1,6 +1,7 @@
 //! The audit writer: one task that appends queued records in batches (one transaction, one
-//! durable commit for everything that queued while the previous batch committed) and signs checkpoints over the chain
-//! head — every N records (on request) or every T seconds while the chain moves.
+//! durable commit for everything that queued while the previous batch committed) and signs
+//! checkpoints over the chain head — every N records (on request) or every T seconds while
+//! the chain moves.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -87,9 +88,7 @@ async fn run(
                 index.kick();
             }
             // (records chained here for writes are counted towards a checkpoint too)
-            checkpoint |= head
-                .lock()
-                .is_ok_and(|h| h.seq >= h.checkpointed.saturating_add(settings.checkpoint_every));
+            checkpoint |= head.lock().is_ok_and(|h| h.due(settings.checkpoint_every));
         }
         if checkpoint
             && let Err(e) =
@@ -110,18 +109,12 @@ async fn append_batch(
 ) {
     let (events, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
     let sizes: Vec<usize> = events.iter().map(Vec::len).collect();
-    let mut all: Vec<NewVersion> = events.into_iter().flatten().collect();
-    let taken = AuditIndex::take(&mut all);
-    let result = store.append_audit_committed(all).await;
-    match result {
+    let all: Vec<NewVersion> = events.into_iter().flatten().collect();
+    match index.append_committed(store, all).await {
         Ok(linked) => {
-            if let (Some((seq, hash)), Ok(mut h)) = (linked.iter().max(), head.lock())
-                && *seq > h.seq
-            {
-                h.seq = *seq;
-                h.hash = *hash;
+            if let (Some((seq, hash)), Ok(mut h)) = (linked.iter().max(), head.lock()) {
+                h.note(*seq, *hash);
             }
-            index.offer(taken, &linked);
             let mut rest = linked.as_slice();
             for (n, w) in sizes.into_iter().zip(waiters) {
                 let (mine, tail) = rest.split_at(n.min(rest.len()));
