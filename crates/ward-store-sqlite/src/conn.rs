@@ -271,6 +271,27 @@ fn open_conn(
     Ok(conn)
 }
 
+/// Waits, once per process, until SQLCipher is initialized. SQLite marks itself initialized
+/// before it runs SQLCipher's own initialization (`SQLITE_EXTRA_INIT`, outside its mutexes),
+/// so a thread whose first open overlapped another thread's got SQLITE_ERROR from
+/// `PRAGMA key` ("sqlcipher not initialized"). Every other caller waits here until one thread
+/// has keyed an in-memory database, which succeeds only once that initialization is done.
+fn sqlcipher_ready() {
+    static READY: std::sync::Once = std::sync::Once::new();
+    READY.call_once(|| {
+        for _ in 0..1_000 {
+            let keyed = Connection::open_in_memory()
+                .and_then(|c| c.execute_batch("PRAGMA key = \"x'00'\";"));
+            if keyed.is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Not ready after a second: the opens below report SQLCipher's error themselves.
+        tracing::error!("SQLCipher did not finish initializing");
+    });
+}
+
 /// Opens `path` with the SQLCipher page key and checks the key with a first read
 /// (`StoreError::WrongKey` when it does not open the file).
 pub(crate) fn open_keyed(
@@ -278,6 +299,7 @@ pub(crate) fn open_keyed(
     flags: OpenFlags,
     page_key: &SecretBytes,
 ) -> StoreResult<Connection> {
+    sqlcipher_ready();
     let conn = Connection::open_with_flags(path, flags).map_err(map_err)?;
     let pragma = SecretBytes::new(
         format!("PRAGMA key = \"x'{}'\";", hex::encode(page_key.expose())).into_bytes(),
@@ -314,5 +336,80 @@ mod tests {
             None,
         );
         assert!(matches!(map_err(busy), StoreError::Unavailable));
+    }
+}
+
+#[cfg(test)]
+mod first_open_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::{Arc, Barrier};
+
+    use rusqlite::OpenFlags;
+    use ward_crypto::SecretBytes;
+
+    use super::open_keyed;
+
+    /// Set in the child processes this test starts.
+    const CHILD: &str = "WARD_TEST_FIRST_OPEN_CHILD";
+    const NAME: &str = "conn::first_open_tests::concurrent_first_opens_all_take_their_key";
+
+    /// SQLCipher's own initialization runs after SQLite marks itself initialized, so a thread
+    /// that opens a database while another thread's first open is still in it used to get
+    /// SQLITE_ERROR from `PRAGMA key` (seen as a rare CI failure of a test that opened its store
+    /// beside others). Only the first opens of a process race, so the test starts fresh
+    /// processes of itself, eight at a time, each with 64 threads opening at once. Without
+    /// `sqlcipher_ready` it failed in 9 of 16 runs on the 2-core CI machine kind; with it, in
+    /// none of 12 (~1,150 processes).
+    #[test]
+    fn concurrent_first_opens_all_take_their_key() {
+        if std::env::var_os(CHILD).is_some() {
+            return first_opens_at_once();
+        }
+        let exe = std::env::current_exe().unwrap();
+        // Processes side by side: the race needs the initializing thread to lose its core.
+        for _ in 0..12 {
+            let children: Vec<_> = (0..8)
+                .map(|_| {
+                    std::process::Command::new(&exe)
+                        .args(["--exact", NAME, "--test-threads=1"])
+                        .env(CHILD, "1")
+                        .stdout(std::process::Stdio::piped())
+                        .stderr(std::process::Stdio::null())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            for child in children {
+                let out = child.wait_with_output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "a first open failed:\n{}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+            }
+        }
+    }
+
+    fn first_opens_at_once() {
+        const THREADS: usize = 64;
+        let dir = tempfile::tempdir().unwrap();
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let path = dir.path().join(format!("{i}.db"));
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    let key = SecretBytes::new(vec![7; 32]);
+                    barrier.wait();
+                    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+                    open_keyed(&path, flags, &key).map(|_| ())
+                })
+            })
+            .collect();
+        for h in handles {
+            let r = h.join().unwrap();
+            assert!(r.is_ok(), "{r:?}");
+        }
     }
 }
