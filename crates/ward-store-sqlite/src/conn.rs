@@ -359,8 +359,8 @@ mod first_open_tests {
     /// SQLITE_ERROR from `PRAGMA key` (seen as a rare CI failure of a test that opened its store
     /// beside others). Only the first opens of a process race, so the test starts fresh
     /// processes of itself, eight at a time, each with 64 threads opening at once. Without
-    /// `sqlcipher_ready` it failed in 9 of 16 runs on the 2-core CI machine kind; with it, in
-    /// none of 12 (~1,150 processes).
+    /// `sqlcipher_ready` it failed in 9 of 16 runs (of half as many processes) on the 2-core
+    /// CI machine kind; with it, in none of 12 (~1,150 processes).
     #[test]
     fn concurrent_first_opens_all_take_their_key() {
         if std::env::var_os(CHILD).is_some() {
