@@ -25,7 +25,8 @@ struct Job {
 }
 
 /// The handle requests append through; the thread ends when the handle is shut down or
-/// dropped.
+/// dropped, and dropping it waits for that (see `Drop for Pool`: no SQLCipher connection may
+/// be closed by a thread the process does not wait for).
 #[derive(Debug)]
 pub(crate) struct Appender {
     queue: std::sync::Mutex<Option<Sender<Job>>>,
@@ -74,6 +75,12 @@ impl Appender {
             .send(Job { events, done })
             .map_err(|_| StoreError::Unavailable)?;
         wait.await.map_err(|_| StoreError::Unavailable)?
+    }
+}
+
+impl Drop for Appender {
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }
 

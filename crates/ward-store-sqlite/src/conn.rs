@@ -55,15 +55,20 @@ pub(crate) struct Pool {
     writer: Arc<tokio::sync::Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     permits: Arc<Semaphore>,
-    /// Set when the pool is dropped: the checkpointer thread ends.
+    /// Set when the pool shuts down: the checkpointer thread ends.
     closed: Arc<AtomicBool>,
-    /// The checkpointer thread, joined by [`Pool::shutdown`].
+    /// The checkpointer thread, joined by [`Pool::shutdown`] (and so when the pool is dropped).
     checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
+/// Dropping the pool waits for the checkpointer thread to close its connection. A connection
+/// closing on a thread nobody waits for races the process's exit: SQLCipher's `atexit`
+/// handler frees its global state while `sqlite3_close` still uses it, and the process dies
+/// of SIGSEGV after its work is done (the `cli_auth` CI failure, docs/design/004-storage.md
+/// "Concurrency").
 impl Drop for Pool {
     fn drop(&mut self) {
-        self.closed.store(true, Ordering::Relaxed);
+        self.shutdown();
     }
 }
 
@@ -132,15 +137,17 @@ impl Pool {
         })
     }
 
-    /// Stops the checkpointer and waits until its connection is closed; the other connections
-    /// close when the pool is dropped right after.
+    /// Stops the checkpointer (waking it from its wait) and waits until its connection is
+    /// closed; the other connections close when the pool is dropped right after. A second
+    /// call does nothing.
     pub(crate) fn shutdown(&self) {
-        self.closed.store(true, Ordering::Relaxed);
+        self.closed.store(true, Ordering::Release);
         let thread = self.checkpointer.lock().ok().and_then(|mut t| t.take());
-        if let Some(t) = thread
-            && t.join().is_err()
-        {
-            tracing::error!("the WAL checkpointer thread panicked");
+        if let Some(t) = thread {
+            t.thread().unpark();
+            if t.join().is_err() {
+                tracing::error!("the WAL checkpointer thread panicked");
+            }
         }
     }
 
@@ -173,6 +180,12 @@ impl Pool {
     }
 
     /// The writer connection's lock (for a thread of its own).
+    /// The flag that tells the checkpointer to end (for tests).
+    #[cfg(test)]
+    pub(crate) fn closed_flag(&self) -> Arc<AtomicBool> {
+        self.closed.clone()
+    }
+
     pub(crate) fn writer_lock(&self) -> Arc<tokio::sync::Mutex<Connection>> {
         self.writer.clone()
     }
@@ -218,8 +231,12 @@ fn spawn_checkpointer(
     std::thread::Builder::new()
         .name("ward-sqlite-checkpoint".into())
         .spawn(move || {
-            while !closed.load(Ordering::Relaxed) {
-                std::thread::sleep(CHECKPOINT_EVERY);
+            loop {
+                // Woken early by `Pool::shutdown` (or spuriously: one checkpoint more).
+                std::thread::park_timeout(CHECKPOINT_EVERY);
+                if closed.load(Ordering::Acquire) {
+                    break;
+                }
                 if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                     tracing::warn!(error = %e, "background WAL checkpoint failed");
                 }

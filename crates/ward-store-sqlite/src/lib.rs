@@ -87,11 +87,12 @@ pub struct SqliteStore {
 
 #[derive(Debug)]
 struct Inner {
+    /// The thread that appends reads' and security events' records to the trail. First, so
+    /// it is dropped (and joined) first: it holds the trail's writer connection.
+    appender: appender::Appender,
     pool: Pool,
     /// The audit trail file.
     trail: Pool,
-    /// The thread that appends reads' and security events' records to it.
-    appender: appender::Appender,
     ring: Arc<KeyRing>,
     path: PathBuf,
 }
@@ -565,5 +566,64 @@ mod upgrade_tests {
             .await
             .unwrap();
         assert_eq!(again.audit_rows(0, 10).await.unwrap().len(), 4);
+    }
+}
+
+#[cfg(test)]
+mod drop_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use ward_crypto::MasterKey;
+    use ward_store::{KeyRing, NewVersion, Store, Timestamp, WriteMethod};
+
+    use super::{SqliteOptions, SqliteStore};
+
+    /// Dropping the last handle ends the store's threads and closes every connection before
+    /// the drop returns, so no SQLCipher connection is closed while the process exits (the
+    /// `atexit` race behind a SIGSEGV in `ward user add`, `Drop for Pool`).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn dropping_the_store_joins_its_threads_and_closes_its_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = KeyRing::new(MasterKey::from_hex("5a".repeat(32).as_bytes()).unwrap());
+        let store = SqliteStore::open(SqliteOptions::new(dir.path().join("ward.db")), ring)
+            .await
+            .unwrap();
+        store
+            .append_audit_committed(vec![NewVersion {
+                rtype: "AuditEvent".into(),
+                id: "a1".into(),
+                version: 1,
+                last_updated: Timestamp(1),
+                method: WriteMethod::Create,
+                body: Some(br#"{"resourceType":"AuditEvent","id":"a1"}"#.to_vec().into()),
+                index: Default::default(),
+                patients: Vec::new(),
+            }])
+            .await
+            .unwrap();
+        // What the threads hold: each checkpointer its pool's flag, the appender the trail's
+        // writer connection.
+        let flags = [
+            store.inner.pool.closed_flag(),
+            store.inner.trail.closed_flag(),
+        ];
+        let trail_writer = Arc::downgrade(&store.inner.trail.writer_lock());
+        tokio::task::spawn_blocking(move || drop(store))
+            .await
+            .unwrap();
+        for flag in &flags {
+            assert!(flag.load(std::sync::atomic::Ordering::Acquire));
+            assert_eq!(
+                Arc::strong_count(flag),
+                1,
+                "a checkpointer thread still runs"
+            );
+        }
+        assert!(
+            trail_writer.upgrade().is_none(),
+            "the trail's writer connection outlived the drop"
+        );
     }
 }
