@@ -105,6 +105,12 @@ impl SqliteStore {
     pub async fn open(options: SqliteOptions, ring: KeyRing) -> StoreResult<Self> {
         let ring = Arc::new(ring);
         let trail_existed = options.trail_path().exists();
+        if trail_existed && !options.path.exists() {
+            // Ward creates the data file first, so this trail's data file was deleted or
+            // moved: refused before anything is created, never a new empty data file beside
+            // the old trail.
+            return Err(StoreError::AuditTrail("belongs to a data file that is missing"));
+        }
         let pool = Pool::open(&options, &ring, Kind::Main).await?;
         let main_pair = pool.read(|c| schema::get_meta(c, trail::PAIR_META)).await?;
         if main_pair.is_some() && !trail_existed {

@@ -1,6 +1,6 @@
 //! The audit trail file of the embedded store (docs/design/011-audit-file.md): it belongs to
 //! its database (a missing or foreign trail file is refused, never replaced by a new empty
-//! one), a write's pending record survives a crash and is chained when the store next opens,
+//! one, and so is a trail whose data file is missing), a write's pending record survives a crash and is chained when the store next opens,
 //! and the projection of purged records goes with them.
 
 #![allow(
@@ -81,6 +81,36 @@ async fn the_trail_file_belongs_to_its_database() {
         matches!(err, StoreError::AuditTrail("belongs to another database")),
         "{err:?}"
     );
+}
+
+/// The reverse of a missing trail: the data file is gone and its trail is still there. Ward
+/// refuses and creates nothing, instead of starting an empty data file beside the old trail;
+/// the pair opens again once the data file is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trail_without_its_data_file_is_refused() {
+    let a = tempfile::tempdir().unwrap();
+    let store = open(a.path()).await.unwrap();
+    store
+        .append_audit_committed(vec![event("a-1")])
+        .await
+        .unwrap();
+    assert!(store.close().await);
+    let data = a.path().join("ward.db");
+    let aside = a.path().join("kept.db");
+    std::fs::rename(&data, &aside).unwrap();
+    let err = open(a.path()).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::AuditTrail("belongs to a data file that is missing")
+        ),
+        "{err:?}"
+    );
+    assert!(!data.exists(), "no new data file beside the old trail");
+    std::fs::rename(&aside, &data).unwrap();
+    let again = open(a.path()).await.unwrap();
+    assert_eq!(again.audit_rows(0, 10).await.unwrap().len(), 1);
+    assert!(again.close().await);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -135,7 +135,9 @@ pub async fn open_sqlite(path: &Path, key: MasterKey) -> Result<SqliteStore, Sta
                 path.display()
             )),
             StoreError::AuditTrail(why) => msg(format!(
-                "refusing to open {}: its audit trail file {} {why} (restore the two files                  together from one backup; Ward never starts a new trail beside existing data)",
+                "refusing to open {}: its audit trail file {} {why} (restore the two files \
+                 together from one backup; Ward never starts a new trail beside existing data, \
+                 nor new data beside an existing trail)",
                 path.display(),
                 ward_store_sqlite::trail_path(path).display()
             )),
