@@ -109,7 +109,9 @@ impl SqliteStore {
             // Ward creates the data file first, so this trail's data file was deleted or
             // moved: refused before anything is created, never a new empty data file beside
             // the old trail.
-            return Err(StoreError::AuditTrail("belongs to a data file that is missing"));
+            return Err(StoreError::AuditTrail(
+                "belongs to a data file that is missing",
+            ));
         }
         let pool = Pool::open(&options, &ring, Kind::Main).await?;
         let main_pair = pool.read(|c| schema::get_meta(c, trail::PAIR_META)).await?;
