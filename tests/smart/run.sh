@@ -41,6 +41,7 @@ issuer = "http://127.0.0.1:$idp_port"
 audience = "urn:ward:fhir"
 algorithms = ["ES256"]
 TOML
+  : >"$work/$name.out" # exists before the loop below reads it (the child opens it later)
   "$bin" serve --config "$work/$name.toml" --data-dir "$work/$name" --listen 127.0.0.1:0 \
     >"$work/$name.out" 2>"$work/$name.log" &
   echo $! >"$work/$name.pid" # called in $(…): the parent reads the pid from this file

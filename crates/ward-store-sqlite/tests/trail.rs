@@ -38,8 +38,8 @@ fn event(id: &str) -> NewVersion {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_trail_file_belongs_to_its_database() {
+/// A data directory whose store holds one trail record (`a-1`), closed.
+async fn closed_with_one_record() -> tempfile::TempDir {
     let a = tempfile::tempdir().unwrap();
     let store = open(a.path()).await.unwrap();
     store
@@ -47,6 +47,12 @@ async fn the_trail_file_belongs_to_its_database() {
         .await
         .unwrap();
     assert!(store.close().await);
+    a
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_trail_file_belongs_to_its_database() {
+    let a = closed_with_one_record().await;
     let trail = trail_path(&a.path().join("ward.db"));
     assert!(trail.ends_with("ward-audit.db"));
 
@@ -88,13 +94,7 @@ async fn the_trail_file_belongs_to_its_database() {
 /// the pair opens again once the data file is back.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trail_without_its_data_file_is_refused() {
-    let a = tempfile::tempdir().unwrap();
-    let store = open(a.path()).await.unwrap();
-    store
-        .append_audit_committed(vec![event("a-1")])
-        .await
-        .unwrap();
-    assert!(store.close().await);
+    let a = closed_with_one_record().await;
     let data = a.path().join("ward.db");
     let aside = a.path().join("kept.db");
     std::fs::rename(&data, &aside).unwrap();
