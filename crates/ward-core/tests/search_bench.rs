@@ -290,4 +290,18 @@ async fn time_queries(svc: &FhirService, docs: &[(String, Value)], n_pat: u64, l
         "{label}: Observation?date=ge2020-01-01&_sort=-date median {:>6.3} ms ({n} entries, first page)",
         t.as_secs_f64() * 1e3
     );
+    // ward-bench's search workload: one calendar year (of 2015-2025), newest first.
+    let (t, n) = time_search(svc, "Observation", |i| {
+        let y = 2015 + i % 11;
+        vec![
+            ("date".into(), format!("ge{y}-01-01")),
+            ("date".into(), format!("lt{}-01-01", y + 1)),
+            ("_sort".into(), "-date".into()),
+        ]
+    })
+    .await;
+    println!(
+        "{label}: Observation?date=geY&date=ltY+1&_sort=-date median {:>6.3} ms ({n} entries, first page)",
+        t.as_secs_f64() * 1e3
+    );
 }

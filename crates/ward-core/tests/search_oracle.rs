@@ -237,6 +237,30 @@ async fn references() {
     assert_eq!(m, vec!["p3"]);
 }
 
+/// `Observation?{params}&_sort=date` and `_sort=-date`, every page: the matches of `want`,
+/// each once, ascending by start or descending by end. The sort walk narrows itself by the
+/// query's own date filters; this checks that it never drops a match (periods open at either
+/// end included).
+async fn check_date_sorted(e: &Env, params: &[(&str, &str)], want: &BTreeSet<String>) {
+    for sort in ["date", "-date"] {
+        let mut p = params.to_vec();
+        p.push(("_sort", sort));
+        let (m, _, _) = e.walk(Interaction::SearchType(ty("Observation")), &p).await;
+        let set: BTreeSet<String> = m.iter().cloned().collect();
+        assert_eq!(set.len(), m.len(), "a match twice: {p:?}");
+        assert_eq!(&set, want, "{p:?}");
+        let keys: Vec<i128> = m
+            .iter()
+            .map(|id| {
+                let o = e.data.observations.iter().find(|o| &o.id == id).unwrap();
+                let (lo, hi) = when_range(&o.when).unwrap();
+                if sort == "date" { lo } else { -hi }
+            })
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] <= w[1]), "order: {p:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn dates_with_precision_and_prefixes() {
     let e = env().await;
@@ -278,21 +302,45 @@ async fn dates_with_precision_and_prefixes() {
         ] {
             let s = range(v);
             let want = e.obs(|o| when_range(&o.when).is_some_and(|t| date_matches(prefix, t, s)));
-            e.check("Observation", &[("date", &format!("{prefix}{v}"))], want)
-                .await;
+            let q = format!("{prefix}{v}");
+            check_date_sorted(&e, &[("date", &q)], &want).await;
+            e.check("Observation", &[("date", &q)], want).await;
         }
     }
     // ap: within 10% of the distance from now (at least a day)
     let s = range("2020-01-01");
     let w = ((i128::from(NOW) - s.0).abs() / 10).max(86_400 * US);
     let want = e.obs(|o| when_range(&o.when).is_some_and(|(lo, hi)| lo < s.1 + w && hi > s.0 - w));
+    check_date_sorted(&e, &[("date", "ap2020-01-01")], &want).await;
     e.check("Observation", &[("date", "ap2020-01-01")], want)
         .await;
+    // alternatives (a comma): the sort walk takes the loosest bound of the values
+    let (a, b) = (range("2019-06"), range("2020-03"));
+    let want = e.obs(|o| {
+        when_range(&o.when).is_some_and(|t| date_matches("lt", t, a) || date_matches("gt", t, b))
+    });
+    check_date_sorted(&e, &[("date", "lt2019-06,gt2020-03")], &want).await;
+    let want = e.obs(|o| {
+        when_range(&o.when).is_some_and(|t| date_matches("lt", t, a) || date_matches("ne", t, b))
+    });
+    check_date_sorted(&e, &[("date", "lt2019-06,ne2020-03")], &want).await;
+    // same-side alternatives far apart, each with matches of its own
+    let (c, d) = (range("2020-01"), range("2020-06-15"));
+    let want = e.obs(|o| {
+        when_range(&o.when).is_some_and(|t| date_matches("lt", t, c) || date_matches("eq", t, d))
+    });
+    check_date_sorted(&e, &[("date", "lt2020-01,2020-06-15")], &want).await;
+    let (f, g) = (range("2021"), range("2019-12-31"));
+    let want = e.obs(|o| {
+        when_range(&o.when).is_some_and(|t| date_matches("ge", t, f) || date_matches("sa", t, g))
+    });
+    check_date_sorted(&e, &[("date", "ge2021,sa2019-12-31")], &want).await;
     // AND of two prefixes
     let (a, b) = (range("2019-06"), range("2020-03"));
     let want = e.obs(|o| {
         when_range(&o.when).is_some_and(|t| date_matches("ge", t, a) && date_matches("lt", t, b))
     });
+    check_date_sorted(&e, &[("date", "ge2019-06"), ("date", "lt2020-03")], &want).await;
     e.check(
         "Observation",
         &[("date", "ge2019-06"), ("date", "lt2020-03")],

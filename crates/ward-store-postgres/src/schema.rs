@@ -24,7 +24,21 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("authorization server state", AUTH_STATE),
     ("patient compartment of versions, audit chain", AUDIT),
     ("position of the deferred AuditEvent index", AUDIT_INDEXED),
+    (
+        "both ends of the range in the date-sort indexes",
+        SORT_DATE_BOUNDS,
+    ),
 ];
+
+/// Migration 6: each date-sort index also carries the other end of the range, so the walk of
+/// a sorted date search rejects a row by the query's own date bounds from the index entry
+/// alone (docs/design/search.md "Date sort").
+const SORT_DATE_BOUNDS: &str = r#"
+DROP INDEX idx_sort_date_lo;
+DROP INDEX idx_sort_date_hi;
+CREATE INDEX idx_sort_date_lo ON idx_sort_date (pkey, lo, rid, hi);
+CREATE INDEX idx_sort_date_hi ON idx_sort_date (pkey, hi, rid, lo);
+"#;
 
 /// A `meta` value, as this connection (and its open transaction, if any) sees it.
 pub(crate) async fn get_meta(c: &Object, name: &str) -> StoreResult<Option<Vec<u8>>> {

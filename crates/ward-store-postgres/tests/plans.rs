@@ -112,6 +112,15 @@ async fn common_searches_use_indexes() {
         ),
         (
             "Observation",
+            &[
+                ("date", "ge2017-01-01"),
+                ("date", "lt2018-01-01"),
+                ("_sort", "-date"),
+            ],
+            &["idx_sort_date_hi"],
+        ),
+        (
+            "Observation",
             &[("subject:Patient.name", "name12")],
             &["idx_string_val", "idx_ref_val"],
         ),

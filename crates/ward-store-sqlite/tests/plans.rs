@@ -95,6 +95,31 @@ async fn common_searches_use_indexes() {
         &["idx_sort_date_hi", "idx_date_rid"],
     )
     .await;
+    // A closed range, newest first: the walk stops at the range's start (`hi>?`) and the
+    // range's end is checked in the index entry itself (covering: no table lookup per row
+    // above the range). Oldest first, the mirror image.
+    pinned(
+        &s,
+        "Observation",
+        &[
+            ("date", "ge2017-01-01"),
+            ("date", "lt2018-01-01"),
+            ("_sort", "-date"),
+        ],
+        &["COVERING INDEX idx_sort_date_hi (pkey=? AND hi>?)"],
+    )
+    .await;
+    pinned(
+        &s,
+        "Observation",
+        &[
+            ("date", "ge2017-01-01"),
+            ("date", "lt2018-01-01"),
+            ("_sort", "date"),
+        ],
+        &["COVERING INDEX idx_sort_date_lo (pkey=? AND lo<?)"],
+    )
+    .await;
     pinned(
         &s,
         "Observation",

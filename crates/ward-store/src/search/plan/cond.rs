@@ -171,6 +171,32 @@ pub(super) fn date_cond(
     }
 }
 
+/// What one date value with prefix `p` and search range `[lo, hi)` implies for a resource's
+/// sort row — the lowest start `S.lo` and highest end `S.hi` of its values of the parameter —
+/// when one of those values matches ([`date_cond`]): `(a, b)` for `S.lo < a` and `S.hi > b`,
+/// either absent when the prefix bounds nothing on that side. They are necessary conditions
+/// only; the date filter itself still decides. Eq, Sa and Eb rely on every date row having
+/// `lo <= hi` (a Period's end is raised to its start when it is earlier).
+pub(super) fn sort_row_bounds(p: Prefix, lo: i64, hi: i64, now: i64) -> (Option<i64>, Option<i64>) {
+    match p {
+        // S.lo <= tlo <= thi <= hi, and S.hi >= thi >= tlo >= lo
+        Prefix::Eq => (Some(hi.saturating_add(1)), Some(lo.saturating_sub(1))),
+        Prefix::Ne => (None, None),
+        Prefix::Gt => (None, Some(hi)),
+        Prefix::Lt => (Some(lo), None),
+        Prefix::Ge => (None, Some(lo)),
+        Prefix::Le => (Some(hi), None),
+        // S.hi >= thi >= tlo >= hi
+        Prefix::Sa => (None, Some(hi.saturating_sub(1))),
+        // S.lo <= tlo <= thi <= lo
+        Prefix::Eb => (Some(lo.saturating_add(1)), None),
+        Prefix::Ap => {
+            let (wlo, whi) = approx_range(lo, hi, now);
+            (Some(whi), Some(wlo))
+        }
+    }
+}
+
 /// `ap` on dates: the search range widened by 10% of its distance from now (at least a day).
 pub fn approx_range(lo: i64, hi: i64, now: i64) -> (i64, i64) {
     let gap = (now.saturating_sub(lo)).unsigned_abs() / 10;

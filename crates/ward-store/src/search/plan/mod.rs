@@ -575,6 +575,33 @@ mod tests {
     }
 
     #[test]
+    fn a_date_sort_walk_is_bounded_by_its_own_date_filters() {
+        let walk = |params: &[(&str, &str)]| {
+            let query = q("Observation", params);
+            assert_eq!(shape(&query), PageShape::DateSort { phase: 0 });
+            page_sql(&query, 99, shape(&query), 11, &Sqlite).text
+        };
+        let both = walk(&[("date", "ge2017"), ("date", "lt2018"), ("_sort", "-date")]);
+        assert!(
+            both.contains("s.lo < ?") && both.contains("s.hi > ?"),
+            "{both}"
+        );
+        // one value without a bound (ne) leaves its side open; another parameter bounds nothing
+        let open = walk(&[("date", "lt2017,ne2019"), ("_sort", "date")]);
+        assert!(
+            !open.contains("s.lo <") && !open.contains("s.hi >"),
+            "{open}"
+        );
+        let other = walk(&[("_lastUpdated", "ge2017"), ("_sort", "date")]);
+        assert!(
+            !other.contains("s.lo <") && !other.contains("s.hi >"),
+            "{other}"
+        );
+        let eq = walk(&[("date", "2017"), ("_sort", "date")]);
+        assert!(eq.contains("s.lo < ?") && eq.contains("s.hi > ?"), "{eq}");
+    }
+
+    #[test]
     fn approx() {
         assert_eq!(approx_number(100.0), (90.0, 110.0));
         let (lo, hi) = approx_range(0, 10, 0);

@@ -3,8 +3,11 @@
 
 use ward_spec::SearchParamType as K;
 
+use super::cond::sort_row_bounds;
 use super::{B, Dialect, Sql, or, where_clause};
-use crate::search::model::{Include, KeyValue, PageToken, SearchQuery, SortKey};
+use crate::search::model::{
+    Filter, Include, KeyValue, Modifier, PageToken, SearchQuery, SortKey, Value,
+};
 
 pub(super) fn date_sort(
     b: &mut B<'_>,
@@ -51,11 +54,66 @@ pub(super) fn date_sort(
         },
         _ => String::new(),
     };
+    let (lo_lt, hi_gt) = walk_bounds(q, k);
+    let mut bounds = String::new();
+    if let Some(x) = lo_lt {
+        bounds.push_str(&format!(" AND s.lo < {}", b.int(x)));
+    }
+    if let Some(x) = hi_gt {
+        bounds.push_str(&format!(" AND s.hi > {}", b.int(x)));
+    }
     let l = b.int(lim);
     format!(
         "SELECT r.rid, s.{col} FROM idx_sort_date s JOIN resources r ON r.rid = s.rid \
-         WHERE s.pkey IN ({keys}){after} AND {w} ORDER BY s.{col} {dir}, s.rid {dir} LIMIT {l}"
+         WHERE s.pkey IN ({keys}){after}{bounds} AND {w} ORDER BY s.{col} {dir}, s.rid {dir} \
+         LIMIT {l}"
     )
+}
+
+/// Bounds on the walked sort rows (`S.lo < a`, `S.hi > b`) implied by the query's own filters
+/// on the sort parameter ([`sort_row_bounds`]). On the walk's column they end it (or start
+/// it) at the range's edge instead of at the end of the index; on the other column they
+/// reject a row from the sort index itself, before its resource and its date rows are read.
+/// A filter's values are alternatives (the loosest bound of all, none if one has none);
+/// the filters all hold (the tightest).
+fn walk_bounds(q: &SearchQuery, k: &SortKey) -> (Option<i64>, Option<i64>) {
+    let (mut lo_lt, mut hi_gt): (Option<i64>, Option<i64>) = (None, None);
+    for f in &q.filters {
+        let Filter::Param(p) = f else { continue };
+        if p.kind != K::Date
+            || p.code != k.code
+            || p.pkeys != k.pkeys
+            || p.modifier != Modifier::None
+            || p.values.is_empty()
+        {
+            continue;
+        }
+        let each: Vec<(Option<i64>, Option<i64>)> = p
+            .values
+            .iter()
+            .map(|v| match v {
+                Value::Date { prefix, lo, hi } => sort_row_bounds(*prefix, *lo, *hi, q.now_us),
+                _ => (None, None),
+            })
+            .collect();
+        let a = each
+            .iter()
+            .map(|e| e.0)
+            .collect::<Option<Vec<i64>>>()
+            .and_then(|v| v.into_iter().max());
+        let z = each
+            .iter()
+            .map(|e| e.1)
+            .collect::<Option<Vec<i64>>>()
+            .and_then(|v| v.into_iter().min());
+        if let Some(a) = a {
+            lo_lt = Some(lo_lt.map_or(a, |x| x.min(a)));
+        }
+        if let Some(z) = z {
+            hi_gt = Some(hi_gt.map_or(z, |x| x.max(z)));
+        }
+    }
+    (lo_lt, hi_gt)
 }
 
 /// A correlated expression for one sort key of resource `r` (NULL when it has no value).
