@@ -32,7 +32,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
 
 /// Migration 6: each date-sort index also carries the other end of the range, so the walk of
 /// a sorted date search rejects a row by the query's own date bounds from the index entry
-/// alone (docs/design/search.md "Date sort").
+/// alone (docs/design/search.md "Date sort bounded by its own filter").
 const SORT_DATE_BOUNDS: &str = r#"
 DROP INDEX idx_sort_date_lo;
 DROP INDEX idx_sort_date_hi;

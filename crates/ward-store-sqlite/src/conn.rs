@@ -179,13 +179,13 @@ impl Pool {
         .map_err(|_| StoreError::Internal("read task".into()))?
     }
 
-    /// The writer connection's lock (for a thread of its own).
     /// The flag that tells the checkpointer to end (for tests).
     #[cfg(test)]
     pub(crate) fn closed_flag(&self) -> Arc<AtomicBool> {
         self.closed.clone()
     }
 
+    /// The writer connection's lock (for a thread of its own).
     pub(crate) fn writer_lock(&self) -> Arc<tokio::sync::Mutex<Connection>> {
         self.writer.clone()
     }
