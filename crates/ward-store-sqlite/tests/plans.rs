@@ -98,28 +98,17 @@ async fn common_searches_use_indexes() {
     // A closed range, newest first: the walk stops at the range's start (`hi>?`) and the
     // range's end is checked in the index entry itself (covering: no table lookup per row
     // above the range). Oldest first, the mirror image.
-    pinned(
-        &s,
-        "Observation",
-        &[
+    for (sort, walk) in [
+        ("-date", "COVERING INDEX idx_sort_date_hi (pkey=? AND hi>?)"),
+        ("date", "COVERING INDEX idx_sort_date_lo (pkey=? AND lo<?)"),
+    ] {
+        let year = [
             ("date", "ge2017-01-01"),
             ("date", "lt2018-01-01"),
-            ("_sort", "-date"),
-        ],
-        &["COVERING INDEX idx_sort_date_hi (pkey=? AND hi>?)"],
-    )
-    .await;
-    pinned(
-        &s,
-        "Observation",
-        &[
-            ("date", "ge2017-01-01"),
-            ("date", "lt2018-01-01"),
-            ("_sort", "date"),
-        ],
-        &["COVERING INDEX idx_sort_date_lo (pkey=? AND lo<?)"],
-    )
-    .await;
+            ("_sort", sort),
+        ];
+        pinned(&s, "Observation", &year, &[walk]).await;
+    }
     pinned(
         &s,
         "Observation",
