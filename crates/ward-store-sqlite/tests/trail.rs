@@ -1,7 +1,8 @@
 //! The audit trail file of the embedded store (docs/design/011-audit-file.md): it belongs to
 //! its database (a missing or foreign trail file is refused, never replaced by a new empty
-//! one, and so is a trail whose data file is missing), a write's pending record survives a crash and is chained when the store next opens,
-//! and the projection of purged records goes with them.
+//! one, and so is a trail whose data file is missing), a write's pending record survives a
+//! crash and is chained when the store next opens, and the projection of purged records goes
+//! with them.
 
 #![allow(
     clippy::unwrap_used,
