@@ -24,9 +24,9 @@ struct Job {
     done: oneshot::Sender<Linked>,
 }
 
-/// The handle requests append through; the thread ends when the handle is shut down or
-/// dropped, and dropping it waits for that (see `Drop for Pool`: no SQLCipher connection may
-/// be closed by a thread the process does not wait for).
+/// The handle requests append through; the thread ends when the handle is dropped, and
+/// dropping it waits for that (see `Drop for Pool`: no SQLCipher connection may be closed by a
+/// thread the process does not wait for).
 #[derive(Debug)]
 pub(crate) struct Appender {
     queue: std::sync::Mutex<Option<Sender<Job>>>,
@@ -50,20 +50,6 @@ impl Appender {
         })
     }
 
-    /// Stops taking records and waits until the thread finished the batches it had and let go
-    /// of the trail's connection.
-    pub(crate) fn shutdown(&self) {
-        if let Ok(mut q) = self.queue.lock() {
-            q.take();
-        }
-        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
-        if let Some(t) = thread
-            && t.join().is_err()
-        {
-            tracing::error!("the audit appender thread panicked");
-        }
-    }
-
     /// Appends `events` in the next batch and waits until it committed durably.
     pub(crate) async fn append(&self, events: Vec<NewVersion>) -> Linked {
         let (done, wait) = oneshot::channel();
@@ -78,9 +64,19 @@ impl Appender {
     }
 }
 
+/// Stops taking records and waits until the thread finished the batches it had and let go
+/// of the trail's connection.
 impl Drop for Appender {
     fn drop(&mut self) {
-        self.shutdown();
+        if let Ok(mut q) = self.queue.lock() {
+            q.take();
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread
+            && t.join().is_err()
+        {
+            tracing::error!("the audit appender thread panicked");
+        }
     }
 }
 

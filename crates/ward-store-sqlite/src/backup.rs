@@ -173,9 +173,7 @@ impl SqliteStore {
     pub fn close_now(self) -> bool {
         match std::sync::Arc::try_unwrap(self.inner) {
             Ok(inner) => {
-                inner.appender.shutdown();
-                inner.pool.shutdown();
-                inner.trail.shutdown();
+                // Joins the appender, then each pool's checkpointer (`Drop for Pool`).
                 drop(inner);
                 true
             }

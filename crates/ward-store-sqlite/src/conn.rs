@@ -55,9 +55,9 @@ pub(crate) struct Pool {
     writer: Arc<tokio::sync::Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     permits: Arc<Semaphore>,
-    /// Set when the pool shuts down: the checkpointer thread ends.
+    /// Set when the pool is dropped: the checkpointer thread ends.
     closed: Arc<AtomicBool>,
-    /// The checkpointer thread, joined by [`Pool::shutdown`] (and so when the pool is dropped).
+    /// The checkpointer thread, joined when the pool is dropped.
     checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -68,7 +68,16 @@ pub(crate) struct Pool {
 /// "Concurrency").
 impl Drop for Pool {
     fn drop(&mut self) {
-        self.shutdown();
+        // Stop the checkpointer (waking it from its wait) and wait until its connection is
+        // closed; the other connections close right after, with the pool's fields.
+        self.closed.store(true, Ordering::Release);
+        let thread = self.checkpointer.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread {
+            t.thread().unpark();
+            if t.join().is_err() {
+                tracing::error!("the WAL checkpointer thread panicked");
+            }
+        }
     }
 }
 
@@ -135,20 +144,6 @@ impl Pool {
             closed,
             checkpointer: Mutex::new(Some(thread)),
         })
-    }
-
-    /// Stops the checkpointer (waking it from its wait) and waits until its connection is
-    /// closed; the other connections close when the pool is dropped right after. A second
-    /// call does nothing.
-    pub(crate) fn shutdown(&self) {
-        self.closed.store(true, Ordering::Release);
-        let thread = self.checkpointer.lock().ok().and_then(|mut t| t.take());
-        if let Some(t) = thread {
-            t.thread().unpark();
-            if t.join().is_err() {
-                tracing::error!("the WAL checkpointer thread panicked");
-            }
-        }
     }
 
     /// Runs `f` on a reader connection in the blocking pool.
@@ -232,7 +227,7 @@ fn spawn_checkpointer(
         .name("ward-sqlite-checkpoint".into())
         .spawn(move || {
             loop {
-                // Woken early by `Pool::shutdown` (or spuriously: one checkpoint more).
+                // Woken early when the pool is dropped (or spuriously: one checkpoint more).
                 std::thread::park_timeout(CHECKPOINT_EVERY);
                 if closed.load(Ordering::Acquire) {
                     break;
