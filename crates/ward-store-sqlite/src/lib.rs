@@ -47,6 +47,11 @@ pub struct SqliteOptions {
     pub readers: usize,
     /// How long to wait for a lock held by another process, in milliseconds.
     pub busy_timeout_ms: u64,
+    /// Chain the records of writes still pending in the data file when the store opens (the
+    /// recovery after a crash between a write's commit and its record's append). `false`
+    /// leaves the trail as found: `ward audit verify` opens so, because records appended on
+    /// opening would take the positions of a truncated tail and hide where it was cut.
+    pub chain_pending: bool,
 }
 
 impl SqliteOptions {
@@ -56,6 +61,7 @@ impl SqliteOptions {
             path: path.into(),
             readers: 4,
             busy_timeout_ms: 5_000,
+            chain_pending: true,
         }
     }
 
@@ -119,6 +125,7 @@ impl SqliteStore {
             return Err(StoreError::AuditTrail("is missing"));
         }
         let trail = Pool::open(&options, &ring, Kind::Trail).await?;
+        let chain_pending = options.chain_pending;
         let appender = appender::Appender::start(trail.writer_lock(), ring.clone())?;
         let store = Self {
             inner: Arc::new(Inner {
@@ -130,7 +137,9 @@ impl SqliteStore {
             }),
         };
         store.pair(main_pair).await?;
-        store.chain_pending_audit().await?;
+        if chain_pending {
+            store.chain_pending_audit().await?;
+        }
         store.reconcile_projection().await?;
         Ok(store)
     }

@@ -115,7 +115,7 @@ async fn a_trail_without_its_data_file_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_pending_record_is_chained_when_the_store_next_opens() {
+async fn a_pending_record_is_chained_when_the_store_next_opens_unless_opened_as_found() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await.unwrap();
     let mut tx = store.begin().await.unwrap();
@@ -129,6 +129,13 @@ async fn a_pending_record_is_chained_when_the_store_next_opens() {
     tx.commit().await.unwrap();
     // the process stops before the record is chained
     assert!(store.audit_rows(0, 10).await.unwrap().is_empty());
+    assert!(store.close().await);
+    // opened as found (`ward audit verify`): the trail stays as it was, the record pending
+    let mut as_found = SqliteOptions::new(dir.path().join("ward.db"));
+    as_found.chain_pending = false;
+    let store = SqliteStore::open(as_found, key()).await.unwrap();
+    assert!(store.audit_rows(0, 10).await.unwrap().is_empty());
+    assert_eq!(store.audit_head().await.unwrap().0, 0);
     assert!(store.close().await);
     let store = open(dir.path()).await.unwrap();
     let rows = store.audit_rows(0, 10).await.unwrap();

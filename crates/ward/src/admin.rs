@@ -49,7 +49,8 @@ async fn open(common: &CommonArgs, key: Option<SecretBytes>) -> Result<Opened, S
     let cursor = master
         .derive("ward/cursor-mac/v1")
         .map_err(|e| err(e.to_string()))?;
-    let backend = datadir::open_store(&data_dir, &storage, master, true).await?;
+    let backend =
+        datadir::open_store(&data_dir, &storage, master, datadir::Opening::Command).await?;
     let store = backend.store.clone();
     let keys = datadir::signing_keys(store.as_ref(), now()).await?;
     let public = store

@@ -32,7 +32,11 @@ struct Opened {
     archive_key: ward_crypto::DataKey,
 }
 
-async fn open(common: &CommonArgs, key: Option<SecretBytes>) -> Result<Opened, StartupError> {
+async fn open(
+    common: &CommonArgs,
+    key: Option<SecretBytes>,
+    opening: datadir::Opening,
+) -> Result<Opened, StartupError> {
     let file = config::read_file(common).map_err(|e| err(e.to_string()))?;
     let data_dir = config::data_dir(common, &file);
     let key_file = file
@@ -47,7 +51,7 @@ async fn open(common: &CommonArgs, key: Option<SecretBytes>) -> Result<Opened, S
         .derive("ward/cursor-mac/v1")
         .map_err(|e| err(e.to_string()))?;
     let archive_key = ward_core::archive_key(&master).map_err(|e| err(e.to_string()))?;
-    let store: Arc<dyn Store> = datadir::open_store(&data_dir, &storage, master, true)
+    let store: Arc<dyn Store> = datadir::open_store(&data_dir, &storage, master, opening)
         .await?
         .store;
     let fhir = command_trail(store.clone(), audit.settings.clone(), &cursor).await?;
@@ -126,7 +130,7 @@ pub(crate) fn operator_record(
 /// `ward audit verify`.
 #[allow(clippy::print_stdout)]
 pub async fn verify(a: &AuditVerifyArgs, key: Option<SecretBytes>) -> Result<(), StartupError> {
-    let o = open(&a.common, key).await?;
+    let o = open(&a.common, key, datadir::Opening::Verify).await?;
     let external = a
         .checkpoints
         .clone()
@@ -226,7 +230,7 @@ fn file_name(p: &std::path::Path) -> String {
 /// `ward audit archive`.
 #[allow(clippy::print_stdout)]
 pub async fn archive(a: &AuditArchiveArgs, key: Option<SecretBytes>) -> Result<(), StartupError> {
-    let o = open(&a.common, key).await?;
+    let o = open(&a.common, key, datadir::Opening::Command).await?;
     let report = sound_trail(&o).await?;
     let range = if a.all {
         (report.last_seq > report.purged_through)
@@ -320,7 +324,7 @@ async fn refuse(o: &Opened, why: String) -> Result<(), StartupError> {
 /// `ward audit purge`.
 #[allow(clippy::print_stdout)]
 pub async fn purge(a: &AuditPurgeArgs, key: Option<SecretBytes>) -> Result<(), StartupError> {
-    let o = open(&a.common, key).await?;
+    let o = open(&a.common, key, datadir::Opening::Command).await?;
     sound_trail(&o).await?;
     let name = file_name(&a.archive);
     let checked =
@@ -395,7 +399,7 @@ pub async fn disclosures(
     if !ward_core::valid_id(&a.patient) {
         return Err(err("--patient must be a FHIR id"));
     }
-    let o = open(&a.common, key).await?;
+    let o = open(&a.common, key, datadir::Opening::Command).await?;
     let list = o
         .fhir
         .disclosures(&a.patient, a.start.as_deref(), a.end.as_deref())
@@ -461,7 +465,7 @@ fn csv_cell(c: &str) -> String {
 /// `ward audit rotate-key`.
 #[allow(clippy::print_stdout)]
 pub async fn rotate_key(a: &AuditRotateArgs, key: Option<SecretBytes>) -> Result<(), StartupError> {
-    let o = open(&a.common, key).await?;
+    let o = open(&a.common, key, datadir::Opening::Command).await?;
     let keys = AuditKeys::rotate(o.store.as_ref(), now())
         .await
         .map_err(|e| err(e.to_string()))?;
@@ -487,7 +491,7 @@ pub async fn rotate_signing_key(
     a: &crate::cli::KeysRotateArgs,
     key: Option<SecretBytes>,
 ) -> Result<(), StartupError> {
-    let o = open(&a.common, key).await?;
+    let o = open(&a.common, key, datadir::Opening::Command).await?;
     let keys = ward_auth::SigningKeys::rotate(o.store.as_ref(), now())
         .await
         .map_err(|e| err(e.to_string()))?;

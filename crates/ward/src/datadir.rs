@@ -127,7 +127,16 @@ pub fn try_lock(data_dir: &Path, exclusive: bool) -> Result<Option<DirLock>, Sta
 
 /// The embedded store at `path`, with a wrong key translated into a clear refusal.
 pub async fn open_sqlite(path: &Path, key: MasterKey) -> Result<SqliteStore, StartupError> {
-    SqliteStore::open(SqliteOptions::new(path), KeyRing::new(key))
+    open_sqlite_with(SqliteOptions::new(path), key).await
+}
+
+/// [`open_sqlite`] with the options given.
+async fn open_sqlite_with(
+    options: SqliteOptions,
+    key: MasterKey,
+) -> Result<SqliteStore, StartupError> {
+    let path = options.path.clone();
+    SqliteStore::open(options, KeyRing::new(key))
         .await
         .map_err(|e| match e {
             StoreError::WrongKey => msg(format!(
@@ -139,7 +148,7 @@ pub async fn open_sqlite(path: &Path, key: MasterKey) -> Result<SqliteStore, Sta
                  together from one backup; Ward never starts a new trail beside existing data, \
                  nor new data beside an existing trail)",
                 path.display(),
-                ward_store_sqlite::trail_path(path).display()
+                ward_store_sqlite::trail_path(&path).display()
             )),
             other => msg(format!("cannot open {}: {other}", path.display())),
         })
@@ -173,13 +182,26 @@ pub async fn store_exists(data_dir: &Path, storage: &StorageConfig) -> Result<bo
     }
 }
 
+/// Why a store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// By `ward serve`: a new installation is created.
+    Serve,
+    /// By a console command: the installation must exist.
+    Command,
+    /// By `ward audit verify`: the installation must exist, and its audit trail is left as
+    /// found (records of writes still pending are not chained on opening, so that a truncated
+    /// tail shows where it was cut; the embedded store's `SqliteOptions::chain_pending`).
+    Verify,
+}
+
 /// Opens the configured store (SQLCipher in the data directory, or PostgreSQL), translating
 /// a wrong key into a clear refusal.
 pub async fn open_store(
     data_dir: &Path,
     storage: &StorageConfig,
     key: MasterKey,
-    must_exist: bool,
+    opening: Opening,
 ) -> Result<Backend, StartupError> {
     let wrong_key = |what: String| {
         move |e: StoreError| match e {
@@ -192,13 +214,15 @@ pub async fn open_store(
     match storage {
         StorageConfig::Sqlite => {
             let path = db_path(data_dir);
-            if must_exist && !path.exists() {
+            if opening != Opening::Serve && !path.exists() {
                 return Err(msg(format!(
                     "no database at {}: start `ward serve` once first",
                     path.display()
                 )));
             }
-            Ok(backend(Arc::new(open_sqlite(&path, key).await?)))
+            let mut options = SqliteOptions::new(&path);
+            options.chain_pending = opening != Opening::Verify;
+            Ok(backend(Arc::new(open_sqlite_with(options, key).await?)))
         }
         StorageConfig::Postgres(o) => {
             let store = PostgresStore::open((**o).clone(), KeyRing::new(key))

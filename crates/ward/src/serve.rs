@@ -32,7 +32,13 @@ pub async fn run(config: Config, inline_key: Option<SecretBytes>) -> Result<(), 
     let cursor_key = master
         .derive("ward/cursor-mac/v1")
         .map_err(|e| err(e.to_string()))?;
-    let backend = datadir::open_store(&config.data_dir, &config.storage, master, false).await?;
+    let backend = datadir::open_store(
+        &config.data_dir,
+        &config.storage,
+        master,
+        datadir::Opening::Serve,
+    )
+    .await?;
     let store = backend.store.clone();
     let keys = datadir::signing_keys(store.as_ref(), now_secs()).await?;
     let tcp = tokio::net::TcpListener::bind(config.listen)

@@ -41,7 +41,7 @@ pub async fn issue(
     let cursor = master
         .derive("ward/cursor-mac/v1")
         .map_err(|e| err(e.to_string()))?;
-    let store = datadir::open_store(&data_dir, &storage, master, true)
+    let store = datadir::open_store(&data_dir, &storage, master, datadir::Opening::Command)
         .await?
         .store;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();

@@ -196,17 +196,51 @@ fn verify_finds_every_kind_of_tampering() {
         .unwrap();
     });
 
-    // truncated past a checkpoint. (Opening the store chains again any write's record still
-    // pending in the data file, so the truncated tail may be followed by re-chained records:
-    // then the checkpoint over the old position no longer matches: either way verify fails.)
+    // truncated past a checkpoint: named at the first record cut
     case(
         "truncate",
         &|c, _| {
             c.execute("DELETE FROM trail WHERE seq > 4", []).unwrap();
         },
-        "FAILED at seq",
+        "FAILED at seq 5",
         &[],
     );
+    // … also while a write's record is still pending in the data file (a crash between the
+    // write's commit and its append): verify opens the trail as found, so that record is not
+    // chained into the cut positions first, where it would only show as a checkpoint mismatch
+    {
+        let copy = tmp.path().join("truncate-with-pending");
+        copy_dir(&data, &copy);
+        let (t, ring) = open_trail(&copy);
+        let (_, text) = trail_event(&t, &ring, 3);
+        t.execute("DELETE FROM trail WHERE seq > 4", []).unwrap();
+        drop(t);
+        let id = "0190aaaa-0000-7000-8000-00000000beef";
+        let (c, ring) = open_db(&copy);
+        let sealed = ring
+            .seal(&body_aad("AuditEvent", id, 1), text.as_bytes())
+            .unwrap();
+        c.execute(
+            "INSERT INTO audit_pending(id, recorded, body, patients) VALUES (?1, 1, ?2, NULL)",
+            params![id, sealed],
+        )
+        .unwrap();
+        drop(c);
+        let (ok, out) = verify(&copy, &[]);
+        assert!(!ok, "truncate-with-pending: tampering must be found: {out}");
+        assert!(
+            out.contains("FAILED at seq 5") && out.contains("truncated"),
+            "truncate-with-pending: expected the cut at seq 5 in: {out}"
+        );
+        // the next ordinary opening chains the pending record after the verify record
+        let pending: i64 = open_trail(&copy)
+            .0
+            .query_row("SELECT count(*) FROM trail WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(pending, 0, "verify chained the pending record");
+    }
     // truncated with the trail's checkpoints removed too: the external log still knows
     let log = cp_log.to_str().unwrap().to_owned();
     case(
@@ -215,7 +249,7 @@ fn verify_finds_every_kind_of_tampering() {
             c.execute("DELETE FROM trail WHERE seq > 4", []).unwrap();
             c.execute("DELETE FROM checkpoints", []).unwrap();
         },
-        "FAILED at seq",
+        "FAILED at seq 5",
         &["--checkpoints", &log],
     );
 }
