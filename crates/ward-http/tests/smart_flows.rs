@@ -366,25 +366,9 @@ async fn code_for(app: &common::TestApp, b: &mut Browser<'_>, challenge: &str) -
         .await;
     let next = location(&r);
     if next == "/auth/login" {
-        let (_, csrf) = b.csrf("/auth/login").await;
-        b.post(
-            "/auth/login",
-            &[("csrf", &csrf), ("username", "doc"), ("password", PASSWORD)],
-        )
-        .await;
+        b.login("doc", PASSWORD).await;
     }
-    let (_, csrf) = b.csrf("/auth/consent").await;
-    let r = b
-        .post(
-            "/auth/consent",
-            &[
-                ("csrf", &csrf),
-                ("decision", "allow"),
-                ("scope", "user/*.rs"),
-                ("scope", "online_access"),
-            ],
-        )
-        .await;
+    let r = b.allow(&["user/*.rs", "online_access"]).await;
     let _ = app;
     query_param(&location(&r), "code").unwrap()
 }
@@ -707,23 +691,8 @@ async fn confidential_clients_authenticate_with_a_hashed_secret() {
     let mut b = Browser::new(&app);
     let r = b.get(&authorize_url("conf", "user/*.rs", &c, &[])).await;
     assert_eq!(location(&r), "/auth/login");
-    let (_, csrf) = b.csrf("/auth/login").await;
-    b.post(
-        "/auth/login",
-        &[("csrf", &csrf), ("username", "doc"), ("password", PASSWORD)],
-    )
-    .await;
-    let (_, csrf) = b.csrf("/auth/consent").await;
-    let r = b
-        .post(
-            "/auth/consent",
-            &[
-                ("csrf", &csrf),
-                ("decision", "allow"),
-                ("scope", "user/*.rs"),
-            ],
-        )
-        .await;
+    b.login("doc", PASSWORD).await;
+    let r = b.allow(&["user/*.rs"]).await;
     let code = query_param(&location(&r), "code").unwrap();
     let form = [
         ("grant_type", "authorization_code"),
@@ -776,12 +745,7 @@ async fn the_user_may_untick_scopes_or_deny() {
     );
     assert_eq!(agent_client(&ev), "app");
     assert_eq!(agent_subject(&ev), "", "nobody signed in yet");
-    let (_, csrf) = b.csrf("/auth/login").await;
-    b.post(
-        "/auth/login",
-        &[("csrf", &csrf), ("username", "doc"), ("password", PASSWORD)],
-    )
-    .await;
+    b.login("doc", PASSWORD).await;
     let (page, csrf) = b.csrf("/auth/consent").await;
     let page = text(&page);
     assert!(
@@ -820,17 +784,7 @@ async fn the_user_may_untick_scopes_or_deny() {
         .await;
     let ev = event_for(&app, &asked, "authorization-request", "0", &[&c]).await;
     assert_eq!(agent_subject(&ev), "doc", "signed in already");
-    let (_, csrf) = b.csrf("/auth/consent").await;
-    let r = b
-        .post(
-            "/auth/consent",
-            &[
-                ("csrf", &csrf),
-                ("decision", "allow"),
-                ("scope", "user/*.rs"),
-            ],
-        )
-        .await;
+    let r = b.allow(&["user/*.rs"]).await;
     let code = query_param(&location(&r), "code").unwrap();
     let ev = event_for(&app, &r, "consent-decision", "0", &[&code, "st-123", &c]).await;
     assert_eq!(ev["outcomeDesc"], "allowed scope: user/*.rs");
@@ -853,18 +807,8 @@ async fn the_user_may_untick_scopes_or_deny() {
     // A scope that was never offered cannot be smuggled in by the form.
     let (v, c) = pkce();
     b.get(&authorize_url("app", "user/*.rs", &c, &[])).await;
-    let (_, csrf) = b.csrf("/auth/consent").await;
     let r = b
-        .post(
-            "/auth/consent",
-            &[
-                ("csrf", &csrf),
-                ("decision", "allow"),
-                ("scope", "user/*.rs"),
-                ("scope", "user/*.cud"),
-                ("scope", "system/*.cruds"),
-            ],
-        )
+        .allow(&["user/*.rs", "user/*.cud", "system/*.cruds"])
         .await;
     let code = query_param(&location(&r), "code").unwrap();
     let ev = event_for(&app, &r, "consent-decision", "0", &[&code]).await;
@@ -957,13 +901,7 @@ async fn practitioner_picks_a_patient_by_name() {
         ))
         .await;
     assert_eq!(location(&r), "/auth/login");
-    let (_, csrf) = b.csrf("/auth/login").await;
-    let r = b
-        .post(
-            "/auth/login",
-            &[("csrf", &csrf), ("username", "doc"), ("password", PASSWORD)],
-        )
-        .await;
+    let r = b.login("doc", PASSWORD).await;
     assert_eq!(location(&r), "/auth/patient");
     let page = text(&b.get("/auth/patient?name=tw").await);
     assert!(page.contains("value=\"p2\""), "{page}");

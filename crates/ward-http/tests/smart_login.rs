@@ -40,19 +40,6 @@ fn totp_code(secret_b32: &str, at: i64) -> String {
         .to_string()
 }
 
-async fn login(b: &mut Browser<'_>, username: &str, password: &str) -> common::Resp {
-    let (_, csrf) = b.csrf("/auth/login").await;
-    b.post(
-        "/auth/login",
-        &[
-            ("csrf", &csrf),
-            ("username", username),
-            ("password", password),
-        ],
-    )
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn admins_must_enroll_totp_and_then_pass_it() {
     let app = app().await;
@@ -62,7 +49,7 @@ async fn admins_must_enroll_totp_and_then_pass_it() {
     let (_, c) = pkce();
     let mut b = Browser::new(&app);
     b.get(&authorize_url("app", "user/*.rs", &c, &[])).await;
-    let r = login(&mut b, "root", PASSWORD).await;
+    let r = b.login("root", PASSWORD).await;
     assert_eq!(
         location(&r),
         "/auth/totp",
@@ -132,7 +119,7 @@ async fn admins_must_enroll_totp_and_then_pass_it() {
     // Second login: the MFA page, the same code is refused (same time step), the next works.
     let mut b2 = Browser::new(&app);
     b2.get(&authorize_url("app", "user/*.rs", &c, &[])).await;
-    let r = login(&mut b2, "root", PASSWORD).await;
+    let r = b2.login("root", PASSWORD).await;
     assert_eq!(location(&r), "/auth/mfa");
     event_for(&app, &r, "login-pending-mfa", "0", &[PASSWORD]).await;
     let again = b2.get("/auth/totp").await;
@@ -164,7 +151,7 @@ async fn admins_must_enroll_totp_and_then_pass_it() {
     // A recovery code works once.
     let mut b3 = Browser::new(&app);
     b3.get(&authorize_url("app", "user/*.rs", &c, &[])).await;
-    login(&mut b3, "root", PASSWORD).await;
+    b3.login("root", PASSWORD).await;
     let (_, csrf) = b3.csrf("/auth/mfa").await;
     let r = b3
         .post("/auth/mfa", &[("csrf", &csrf), ("code", &recovery)])
@@ -172,7 +159,7 @@ async fn admins_must_enroll_totp_and_then_pass_it() {
     assert_eq!(location(&r), "/auth/consent");
     let mut b4 = Browser::new(&app);
     b4.get(&authorize_url("app", "user/*.rs", &c, &[])).await;
-    login(&mut b4, "root", PASSWORD).await;
+    b4.login("root", PASSWORD).await;
     let (_, csrf) = b4.csrf("/auth/mfa").await;
     assert_eq!(
         b4.post("/auth/mfa", &[("csrf", &csrf), ("code", &recovery)])
@@ -195,7 +182,7 @@ async fn an_unrecorded_second_factor_signs_nobody_in() {
     let (_, c) = pkce();
     let mut b = Browser::new(&app);
     b.get(&authorize_url("app", "user/*.rs", &c, &[])).await;
-    let r = login(&mut b, "root", PASSWORD).await;
+    let r = b.login("root", PASSWORD).await;
     assert_eq!(location(&r), "/auth/totp");
     let (page, csrf) = b.csrf("/auth/totp").await;
     let secret = scrape(&text(&page), "<code id=\"totp-secret\">").unwrap();
@@ -216,8 +203,8 @@ async fn lockout_per_account_and_address_without_revealing_users() {
     let app = app().await;
     user(&app, "doc", "clinician", None, None).await;
     let mut b = Browser::new(&app);
-    let unknown = login(&mut b, "nobody", "whatever password").await;
-    let wrong = login(&mut b, "doc", "wrong password!!").await;
+    let unknown = b.login("nobody", "whatever password").await;
+    let wrong = b.login("doc", "wrong password!!").await;
     assert_eq!(unknown.status, 401);
     assert_eq!(wrong.status, 401);
     let secrets = ["whatever password", "wrong password!!", PASSWORD];
@@ -238,9 +225,9 @@ async fn lockout_per_account_and_address_without_revealing_users() {
         "same message for unknown users and wrong passwords"
     );
     for _ in 0..2 {
-        login(&mut b, "doc", "wrong password!!").await;
+        b.login("doc", "wrong password!!").await;
     }
-    let fifth = login(&mut b, "doc", "wrong password!!").await;
+    let fifth = b.login("doc", "wrong password!!").await;
     event_for(&app, &fifth, "login-failed", "4", &secrets).await;
     let ev = event_for(&app, &fifth, "lockout", "4", &secrets).await;
     assert_eq!(
@@ -249,7 +236,7 @@ async fn lockout_per_account_and_address_without_revealing_users() {
         "the failure that engaged the lock"
     );
     assert_eq!(ev["type"]["code"], "110113", "a security alert");
-    let r = login(&mut b, "doc", PASSWORD).await;
+    let r = b.login("doc", PASSWORD).await;
     assert_eq!(
         r.status, 429,
         "locked after five failures, even with the right password"
@@ -258,10 +245,10 @@ async fn lockout_per_account_and_address_without_revealing_users() {
     let ev = event_for(&app, &r, "lockout", "4", &secrets).await;
     assert_eq!(ev["outcomeDesc"], "attempt refused while locked");
     assert!(events_for(&app, &r, "110122").await.is_empty());
-    let r = login(&mut b, "nobody", "x").await;
+    let r = b.login("nobody", "x").await;
     assert_eq!(r.status, 429, "an unknown name locks the same way");
     app.now.fetch_add(16 * 60, Ordering::SeqCst);
-    let r = login(&mut b, "doc", PASSWORD).await;
+    let r = b.login("doc", PASSWORD).await;
     assert_eq!(r.status, 200, "the window passed: {}", text(&r));
     let ev = event_for(&app, &r, "110122", "0", &secrets).await;
     assert_eq!(agent_subject(&ev), "doc");
@@ -269,13 +256,13 @@ async fn lockout_per_account_and_address_without_revealing_users() {
 
     // Backoff: five more failures after the first lock double the window for the address.
     for _ in 0..5 {
-        login(&mut b, "someone", "wrong password!!").await;
+        b.login("someone", "wrong password!!").await;
     }
     app.now.fetch_add(16 * 60, Ordering::SeqCst);
-    let r = login(&mut b, "doc", PASSWORD).await;
+    let r = b.login("doc", PASSWORD).await;
     assert_eq!(r.status, 429, "the second lock lasts 30 minutes");
     app.now.fetch_add(15 * 60, Ordering::SeqCst);
-    let r = login(&mut b, "doc", PASSWORD).await;
+    let r = b.login("doc", PASSWORD).await;
     assert_eq!(r.status, 200, "{}", text(&r));
 }
 
@@ -288,10 +275,10 @@ async fn the_password_alone_does_not_reset_the_account_lockout() {
     user(&app, "root", "admin", None, None).await;
     for i in 0..4 {
         let mut b = Browser::from_ip(&app, &format!("192.0.2.{}", i + 1));
-        assert_eq!(login(&mut b, "root", "wrong password!!").await.status, 401);
+        assert_eq!(b.login("root", "wrong password!!").await.status, 401);
     }
     let mut b = Browser::from_ip(&app, "192.0.2.10");
-    let r = login(&mut b, "root", PASSWORD).await;
+    let r = b.login("root", PASSWORD).await;
     assert_eq!(location(&r), "/auth/totp", "password right, TOTP still due");
     let (_, csrf) = b.csrf("/auth/totp").await;
     let r = b
@@ -299,12 +286,12 @@ async fn the_password_alone_does_not_reset_the_account_lockout() {
         .await;
     assert_eq!(r.status, 401, "the fifth failure of the account");
     let mut b = Browser::from_ip(&app, "192.0.2.20");
-    let r = login(&mut b, "root", PASSWORD).await;
+    let r = b.login("root", PASSWORD).await;
     assert_eq!(r.status, 429, "locked: {}", text(&r));
     // other accounts from a fresh address are not affected
     user(&app, "doc", "clinician", None, None).await;
     let mut b = Browser::from_ip(&app, "192.0.2.30");
-    assert_eq!(login(&mut b, "doc", PASSWORD).await.status, 200);
+    assert_eq!(b.login("doc", PASSWORD).await.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -380,12 +367,7 @@ async fn sessions_time_out_and_forms_need_csrf() {
     // Absolute timeout: an always-active session still ends after 8 hours.
     let mut b = Browser::new(&app);
     b.get(&authorize_url("app", "user/*.rs", &c, &[])).await;
-    let (_, csrf) = b.csrf("/auth/login").await;
-    b.post(
-        "/auth/login",
-        &[("csrf", &csrf), ("username", "doc"), ("password", PASSWORD)],
-    )
-    .await;
+    b.login("doc", PASSWORD).await;
     let mut anonymous = Browser::new(&app);
     anonymous.get("/auth/login").await;
     for _ in 0..47 {
@@ -416,7 +398,8 @@ async fn online_access_grant(app: &common::TestApp) -> (Browser<'_>, String, Str
     let mut b = Browser::new(app);
     b.get(&authorize_url("app", "user/*.rs online_access", &c, &[]))
         .await;
-    login(&mut b, "doc", PASSWORD).await;
+    b.login("doc", PASSWORD).await;
+    // (the consent page's CSRF token is the session's, which the caller needs later)
     let (_, csrf) = b.csrf("/auth/consent").await;
     let r = b
         .post(
@@ -541,7 +524,7 @@ async fn break_glass_marks_tokens_and_waits_for_review() {
         .unwrap();
     user(&app, "plain", "clinician", None, None).await;
     let mut p = Browser::new(&app);
-    login(&mut p, "plain", PASSWORD).await;
+    p.login("plain", PASSWORD).await;
     let (_, csrf) = p.csrf("/auth/break-glass").await;
     let r = p
         .post(
@@ -561,7 +544,7 @@ async fn break_glass_marks_tokens_and_waits_for_review() {
     assert_eq!(purposes(&ev), ["BTG"]);
 
     let mut b = Browser::new(&app);
-    login(&mut b, "er", PASSWORD).await;
+    b.login("er", PASSWORD).await;
     let (_, csrf) = b.csrf("/auth/break-glass").await;
     let r = b
         .post(
@@ -683,7 +666,7 @@ async fn direct_sign_in_of_an_auditor_goes_to_enrollment_first() {
     let app = app().await;
     user(&app, "aud", "auditor", None, None).await;
     let mut b = Browser::new(&app);
-    let r = login(&mut b, "aud", PASSWORD).await;
+    let r = b.login("aud", PASSWORD).await;
     assert_eq!(location(&r), "/auth/totp", "MFA is mandatory for auditors");
     let r = b.get("/auth/break-glass").await;
     assert_eq!(

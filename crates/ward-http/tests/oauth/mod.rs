@@ -100,6 +100,29 @@ impl<'a> Browser<'a> {
         let csrf = scrape(&text(&r), "name=\"csrf\" value=\"").unwrap_or_default();
         (r, csrf)
     }
+
+    /// Signs in on the login page with its CSRF token; the login's answer.
+    pub async fn login(&mut self, username: &str, password: &str) -> Resp {
+        let (_, csrf) = self.csrf("/auth/login").await;
+        self.post(
+            "/auth/login",
+            &[
+                ("csrf", &csrf),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    /// Allows the pending authorization on the consent page with exactly `scopes` ticked; the
+    /// consent's answer (the redirect back to the client).
+    pub async fn allow(&mut self, scopes: &[&str]) -> Resp {
+        let (_, csrf) = self.csrf("/auth/consent").await;
+        let mut form = vec![("csrf", csrf.as_str()), ("decision", "allow")];
+        form.extend(scopes.iter().map(|s| ("scope", *s)));
+        self.post("/auth/consent", &form).await
+    }
 }
 
 /// Decodes the numeric entities askama writes (`&#34;`, `&#x2f;`, …) and `&amp;`.
@@ -307,17 +330,7 @@ pub async fn launch_code(
         .await;
     assert_eq!(r.status, 303, "{}", text(&r));
     assert_eq!(location(&r), "/auth/login");
-    let (_, csrf) = b.csrf("/auth/login").await;
-    let r = b
-        .post(
-            "/auth/login",
-            &[
-                ("csrf", &csrf),
-                ("username", username),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
+    let r = b.login(username, PASSWORD).await;
     assert_eq!(r.status, 303, "{}", text(&r));
     let mut next = location(&r);
     if next == "/auth/patient" {
