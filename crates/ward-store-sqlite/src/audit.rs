@@ -61,6 +61,19 @@ pub(crate) fn pending(c: &Connection, ring: &KeyRing) -> StoreResult<Vec<Entry>>
     Ok(out)
 }
 
+/// The ids of the records writes left pending (chained or not yet).
+pub(crate) fn pending_ids(c: &Connection) -> StoreResult<Vec<String>> {
+    let mut st = c
+        .prepare_cached("SELECT id FROM audit_pending")
+        .map_err(map_err)?;
+    let ids = st
+        .query_map([], |r| r.get(0))
+        .map_err(map_err)?
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(map_err)?;
+    Ok(ids)
+}
+
 /// The projection's position (`meta`), as this connection's transaction sees it.
 pub(crate) fn indexed(c: &Connection) -> StoreResult<u64> {
     decode_audit_indexed(crate::schema::get_meta(c, AUDIT_INDEXED_META)?.as_deref())

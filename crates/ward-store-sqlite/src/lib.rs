@@ -363,6 +363,17 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn unchained_audit(&self) -> StoreResult<u64> {
+        let ids = self.inner.pool.read(audit::pending_ids).await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.inner
+            .trail
+            .read(move |c| trail::count_missing(c, &ids))
+            .await
+    }
+
     async fn purge_audit(
         &self,
         through: u64,

@@ -157,6 +157,17 @@ pub(crate) fn append(c: &Connection, entries: &[Entry]) -> StoreResult<Vec<(u64,
     Ok(out)
 }
 
+/// How many of `ids` the trail does not hold.
+pub(crate) fn count_missing(c: &Connection, ids: &[String]) -> StoreResult<u64> {
+    let mut missing = 0;
+    for id in ids {
+        if position_of(c, id)?.is_none() {
+            missing += 1;
+        }
+    }
+    Ok(missing)
+}
+
 /// The position of the record of AuditEvent `id`, if the trail holds it.
 fn position_of(c: &Connection, id: &str) -> StoreResult<Option<(u64, [u8; 32])>> {
     let row: Option<(i64, Vec<u8>)> = c

@@ -136,8 +136,14 @@ async fn a_pending_record_is_chained_when_the_store_next_opens_unless_opened_as_
     let store = SqliteStore::open(as_found, key()).await.unwrap();
     assert!(store.audit_rows(0, 10).await.unwrap().is_empty());
     assert_eq!(store.audit_head().await.unwrap().0, 0);
+    assert_eq!(store.unchained_audit().await.unwrap(), 1);
     assert!(store.close().await);
     let store = open(dir.path()).await.unwrap();
+    assert_eq!(
+        store.unchained_audit().await.unwrap(),
+        0,
+        "chained on opening"
+    );
     let rows = store.audit_rows(0, 10).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].id.as_deref(), Some("w-1"));

@@ -145,6 +145,13 @@ pub trait Store: Send + Sync + 'static {
         Ok(Vec::new())
     }
 
+    /// How many records writes left pending are not in the chain yet (what the next
+    /// [`Store::chain_pending_audit`] would append): `ward audit verify` reports them, since it
+    /// verifies the trail as found.
+    async fn unchained_audit(&self) -> StoreResult<u64> {
+        Ok(0)
+    }
+
     /// Retention: removes the chain rows `seq <= through` with their AuditEvents (every
     /// version and index row) and appends `record` (the purge record) to the chain, in one
     /// transaction of the trail. Returns how many chain rows went and the purge record's

@@ -42,6 +42,7 @@ fn verify_finds_every_kind_of_tampering() {
     make_trail(&data, &config);
     let (ok, out) = verify(&data, &["--checkpoints", cp_log.to_str().unwrap()]);
     assert!(ok, "a clean trail verifies: {out}");
+    assert!(!out.contains("pending"), "nothing is pending: {out}");
     let records: i64 = open_trail(&data)
         .0
         .query_row("SELECT max(seq) FROM trail", [], |r| r.get(0))
@@ -231,6 +232,10 @@ fn verify_finds_every_kind_of_tampering() {
         assert!(
             out.contains("FAILED at seq 5") && out.contains("truncated"),
             "truncate-with-pending: expected the cut at seq 5 in: {out}"
+        );
+        assert!(
+            out.contains("note: 1 record of a write is pending"),
+            "truncate-with-pending: the pending record is reported: {out}"
         );
         // the next ordinary opening chains the pending record after the verify record
         let pending: i64 = open_trail(&copy)
