@@ -73,6 +73,7 @@ pub async fn run(config: Config, inline_key: Option<SecretBytes>) -> Result<(), 
     fhir.load_search_parameters()
         .await
         .map_err(|e| err(format!("cannot load custom search parameters: {e}")))?;
+    let closing = fhir.clone();
     let state = AppState {
         fhir,
         authn,
@@ -110,6 +111,11 @@ pub async fn run(config: Config, inline_key: Option<SecretBytes>) -> Result<(), 
         }
     }
     .map_err(|e| err(format!("server error: {e}")))?;
+    closing.close_audit().await.map_err(|e| {
+        err(format!(
+            "stopped, but the final audit checkpoint failed: {e}"
+        ))
+    })?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

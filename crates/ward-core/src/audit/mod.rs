@@ -274,6 +274,20 @@ impl Auditor {
         Ok(self.store.purge_audit(through, event).await?)
     }
 
+    /// At a clean stop: chains pending records, then signs a checkpoint over the head
+    /// ([`crate::FhirService::close_audit`]).
+    pub(crate) async fn close(&self) -> CoreResult<()> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        if let Some((seq, hash)) = self.store.chain_pending_audit().await?.last()
+            && let Ok(mut h) = self.head.lock()
+        {
+            h.note(*seq, *hash);
+        }
+        self.checkpoint_now().await
+    }
+
     /// Signs a checkpoint over the chain head this process last committed, now.
     pub(crate) async fn checkpoint_now(&self) -> CoreResult<()> {
         writer::sign_checkpoint(
