@@ -183,8 +183,10 @@ pub async fn verify(a: &AuditVerifyArgs, key: Option<SecretBytes>) -> Result<(),
             } else {
                 String::new()
             };
+            let records = if r.records == 1 { "" } else { "s" };
+            let checkpoints = if r.checkpoints == 1 { "" } else { "s" };
             println!(
-                "audit trail OK: {} records, {} signed checkpoints{purged}",
+                "audit trail OK: {} record{records}, {} signed checkpoint{checkpoints}{purged}",
                 r.records, r.checkpoints
             );
             Ok(())
