@@ -94,7 +94,10 @@ pub(crate) fn trail(
         CursorKey::new(cursor),
     )
     .with_audit(AuditSettings {
+        // A command writes a record or two and exits: each is signed before it goes on, so
+        // no console record is left uncovered until the server's next checkpoint.
         sync_checkpoints: true,
+        checkpoint_every: 1,
         ..settings
     })
 }

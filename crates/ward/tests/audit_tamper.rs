@@ -260,9 +260,10 @@ fn verify_finds_every_kind_of_tampering() {
 }
 
 /// A clean stop signs the head: with the default checkpoint period (1,000 records or 60 s),
-/// the few records of a short run are still covered, so cutting even the last one is caught.
+/// the few records of a short run are still covered, so cutting even the last one is caught;
+/// so does a console command, for its own records.
 #[test]
-fn a_clean_stop_signs_a_checkpoint_over_the_head() {
+fn a_clean_stop_and_a_console_command_sign_a_checkpoint_over_the_head() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let server = common::serve(&data);
@@ -298,6 +299,18 @@ fn a_clean_stop_signs_a_checkpoint_over_the_head() {
         .unwrap();
     assert!(head >= 4, "{head} records");
     assert_eq!(signed, Some(head), "the head is signed at the stop");
+    drop(c);
+    // a console command signs its own record before it exits
+    common::operator_token(&data, "system/*.rs");
+    let (c, _) = open_trail(&data);
+    let (head, signed): (i64, Option<i64>) = c
+        .query_row(
+            "SELECT (SELECT max(seq) FROM trail), (SELECT max(seq) FROM checkpoints)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(signed, Some(head), "the command's record is signed");
     drop(c);
     let (ok, out) = verify(&data, &[]);
     assert!(ok, "{out}");
