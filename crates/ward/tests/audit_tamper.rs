@@ -273,45 +273,28 @@ fn a_clean_stop_and_a_console_command_sign_a_checkpoint_over_the_head() {
     rt.block_on(async {
         let http = reqwest::Client::new();
         for _ in 0..3 {
-            let r = http
-                .get(format!("{base}/metadata"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-            let r = http
-                .get(format!("{base}/Patient?_count=1"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
+            common::get_ok(&http, &format!("{base}/Patient?_count=1"), &token).await;
         }
     });
     server.stop();
-    let (c, _) = open_trail(&data);
-    let head: i64 = c
-        .query_row("SELECT max(seq) FROM trail", [], |r| r.get(0))
-        .unwrap();
-    let signed: Option<i64> = c
-        .query_row("SELECT max(seq) FROM checkpoints", [], |r| r.get(0))
-        .unwrap();
+    // the trail's head and the highest signed position
+    let head_and_signed = || -> (i64, Option<i64>) {
+        open_trail(&data)
+            .0
+            .query_row(
+                "SELECT (SELECT max(seq) FROM trail), (SELECT max(seq) FROM checkpoints)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    };
+    let (head, signed) = head_and_signed();
     assert!(head >= 4, "{head} records");
     assert_eq!(signed, Some(head), "the head is signed at the stop");
-    drop(c);
     // a console command signs its own record before it exits
     common::operator_token(&data, "system/*.rs");
-    let (c, _) = open_trail(&data);
-    let (head, signed): (i64, Option<i64>) = c
-        .query_row(
-            "SELECT (SELECT max(seq) FROM trail), (SELECT max(seq) FROM checkpoints)",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let (head, signed) = head_and_signed();
     assert_eq!(signed, Some(head), "the command's record is signed");
-    drop(c);
     let (ok, out) = verify(&data, &[]);
     assert!(ok, "{out}");
 

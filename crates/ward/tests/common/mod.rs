@@ -172,7 +172,7 @@ pub fn make_trail(data: &Path, config: &Path) {
 }
 
 /// GETs `url` and expects 200.
-async fn get_ok(http: &reqwest::Client, url: &str, token: &str) {
+pub async fn get_ok(http: &reqwest::Client, url: &str, token: &str) {
     let r = http.get(url).bearer_auth(token).send().await.unwrap();
     assert_eq!(r.status(), 200, "{url}");
 }
