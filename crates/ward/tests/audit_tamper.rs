@@ -13,7 +13,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{copy_dir, make_trail, open_db, open_trail, trail_event, ward};
 use rusqlite::{Connection, params};
@@ -56,14 +56,21 @@ fn verify_finds_every_kind_of_tampering() {
         "{records} records, {checkpoints} checkpoints"
     );
 
-    let case = |name: &str, tamper: &dyn Fn(&Connection, &KeyRing), want: &str, extra: &[&str]| {
+    // Each case tampers with its own copy of the data directory; verify must fail on it.
+    let tampered = |name: &str, tamper: &dyn Fn(&Path), extra: &[&str]| -> (PathBuf, String) {
         let copy = tmp.path().join(name);
         copy_dir(&data, &copy);
-        let (c, ring) = open_trail(&copy);
-        tamper(&c, &ring);
-        drop(c);
+        tamper(&copy);
         let (ok, out) = verify(&copy, extra);
         assert!(!ok, "{name}: tampering must be found: {out}");
+        (copy, out)
+    };
+    let case = |name: &str, tamper: &dyn Fn(&Connection, &KeyRing), want: &str, extra: &[&str]| {
+        let open_and_tamper = |copy: &Path| {
+            let (c, ring) = open_trail(copy);
+            tamper(&c, &ring);
+        };
+        let (_, out) = tampered(name, &open_and_tamper, extra);
         assert!(out.contains(want), "{name}: expected {want:?} in: {out}");
     };
 
@@ -157,13 +164,11 @@ fn verify_finds_every_kind_of_tampering() {
     );
     // The searchable copy in the data file (the projection) is checked against the trail too.
     let projection_case = |name: &str, tamper: &dyn Fn(&Connection, &KeyRing)| {
-        let copy = tmp.path().join(name);
-        copy_dir(&data, &copy);
-        let (c, ring) = open_db(&copy);
-        tamper(&c, &ring);
-        drop(c);
-        let (ok, out) = verify(&copy, &[]);
-        assert!(!ok, "{name}: tampering must be found: {out}");
+        let open_and_tamper = |copy: &Path| {
+            let (c, ring) = open_db(copy);
+            tamper(&c, &ring);
+        };
+        let (_, out) = tampered(name, &open_and_tamper, &[]);
         assert!(
             out.contains("seq 3") && out.contains("searchable copy"),
             "{name}: expected seq 3 and the projection named in: {out}"
@@ -210,25 +215,23 @@ fn verify_finds_every_kind_of_tampering() {
     // write's commit and its append): verify opens the trail as found, so that record is not
     // chained into the cut positions first, where it would only show as a checkpoint mismatch
     {
-        let copy = tmp.path().join("truncate-with-pending");
-        copy_dir(&data, &copy);
-        let (t, ring) = open_trail(&copy);
-        let (_, text) = trail_event(&t, &ring, 3);
-        t.execute("DELETE FROM trail WHERE seq > 4", []).unwrap();
-        drop(t);
         let id = "0190aaaa-0000-7000-8000-00000000beef";
-        let (c, ring) = open_db(&copy);
-        let sealed = ring
-            .seal(&body_aad("AuditEvent", id, 1), text.as_bytes())
+        let cut_and_leave_pending = |copy: &Path| {
+            let (t, ring) = open_trail(copy);
+            let (_, text) = trail_event(&t, &ring, 3);
+            t.execute("DELETE FROM trail WHERE seq > 4", []).unwrap();
+            drop(t);
+            let (c, ring) = open_db(copy);
+            let sealed = ring
+                .seal(&body_aad("AuditEvent", id, 1), text.as_bytes())
+                .unwrap();
+            c.execute(
+                "INSERT INTO audit_pending(id, recorded, body, patients) VALUES (?1, 1, ?2, NULL)",
+                params![id, sealed],
+            )
             .unwrap();
-        c.execute(
-            "INSERT INTO audit_pending(id, recorded, body, patients) VALUES (?1, 1, ?2, NULL)",
-            params![id, sealed],
-        )
-        .unwrap();
-        drop(c);
-        let (ok, out) = verify(&copy, &[]);
-        assert!(!ok, "truncate-with-pending: tampering must be found: {out}");
+        };
+        let (copy, out) = tampered("truncate-with-pending", &cut_and_leave_pending, &[]);
         assert!(
             out.contains("FAILED at seq 5") && out.contains("truncated"),
             "truncate-with-pending: expected the cut at seq 5 in: {out}"
