@@ -124,6 +124,27 @@ pub(crate) fn project(
         .map_err(map_err)?;
     let mut prev: Option<(u64, [u8; 32])> = None;
     let mut rows: Vec<(i64, &ward_store::index::IndexRows)> = Vec::with_capacity(records.len());
+    // The statements of the loop, taken from the cache once a chunk, not once a record.
+    let mut add_resource = c
+        .prepare_cached(
+            "INSERT INTO resources(rid, rtype, id, version, last_updated, deleted, seq) \
+             VALUES (?1, 'AuditEvent', ?2, 1, ?3, 0, ?4)",
+        )
+        .map_err(map_err)?;
+    let mut add_version = c
+        .prepare_cached(
+            "INSERT INTO versions(seq, rid, rtype, id, version, last_updated, method, body, \
+             patients) VALUES (?1, ?2, 'AuditEvent', ?3, 1, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(map_err)?;
+    let mut add_link = c
+        .prepare_cached(
+            "INSERT INTO audit_chain(seq, vseq, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(map_err)?;
+    let mut drop_pending = c
+        .prepare_cached("DELETE FROM audit_pending WHERE id = ?1")
+        .map_err(map_err)?;
     for r in records {
         let prev_hash = match prev {
             Some((s, h)) if s + 1 == r.seq => h,
@@ -149,46 +170,32 @@ pub(crate) fn project(
             rid += 1;
             vseq += 1;
             let sealed = ring.seal(&crate::trail::aad(&e.id), &crate::compress::pack(&e.body))?;
-            c.prepare_cached(
-                "INSERT INTO resources(rid, rtype, id, version, last_updated, deleted, seq) \
-                 VALUES (?1, 'AuditEvent', ?2, 1, ?3, 0, ?4)",
-            )
-            .map_err(map_err)?
-            .execute(params![rid, e.id, e.recorded.0, vseq])
-            .map_err(map_err)?;
-            c.prepare_cached(
-                "INSERT INTO versions(seq, rid, rtype, id, version, last_updated, method, body, \
-                 patients) VALUES (?1, ?2, 'AuditEvent', ?3, 1, ?4, ?5, ?6, ?7)",
-            )
-            .map_err(map_err)?
-            .execute(params![
-                vseq,
-                rid,
-                e.id,
-                e.recorded.0,
-                ward_store::WriteMethod::Create.code(),
-                sealed,
-                join_patients(&e.patients)
-            ])
-            .map_err(map_err)?;
-            c.prepare_cached(
-                "INSERT INTO audit_chain(seq, vseq, prev_hash, hash) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .map_err(map_err)?
-            .execute(params![
-                int(r.seq)?,
-                vseq,
-                prev_hash.as_slice(),
-                r.hash.as_slice()
-            ])
-            .map_err(map_err)?;
+            add_resource
+                .execute(params![rid, e.id, e.recorded.0, vseq])
+                .map_err(map_err)?;
+            add_version
+                .execute(params![
+                    vseq,
+                    rid,
+                    e.id,
+                    e.recorded.0,
+                    ward_store::WriteMethod::Create.code(),
+                    sealed,
+                    join_patients(&e.patients)
+                ])
+                .map_err(map_err)?;
+            add_link
+                .execute(params![
+                    int(r.seq)?,
+                    vseq,
+                    prev_hash.as_slice(),
+                    r.hash.as_slice()
+                ])
+                .map_err(map_err)?;
             rows.push((rid, &e.index));
         }
         if pending {
-            c.prepare_cached("DELETE FROM audit_pending WHERE id = ?1")
-                .map_err(map_err)?
-                .execute([&e.id])
-                .map_err(map_err)?;
+            drop_pending.execute([&e.id]).map_err(map_err)?;
         }
     }
     crate::index::insert_sorted(c, &rows)?;
