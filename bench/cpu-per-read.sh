@@ -3,7 +3,7 @@
 # server's CPU per read beside the rate. On this 2-core machine the rate moves ±20% within
 # minutes, and CPU per request is the steadier figure (bench/README.md, "2026-12-06, close").
 #
-# Usage: bench/cpu-per-read.sh OUT [ROUNDS]
+# Usage: bench/cpu-per-read.sh OUT [ROUNDS]   (use an even ROUNDS: each order runs equally often)
 # Env: WARD (target/release/ward), WARD_UNAUDITED (target/bench-unaudited/release/ward),
 #      BENCH (target/release/ward-bench), CONC (32), WARMUP (5), DURATION (15), PATIENTS (100),
 #      SAMPLE (8: seconds of CPU accounting, starting 4 s into the measured phase).
@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 out=${1:?usage: bench/cpu-per-read.sh OUT [ROUNDS]}
-rounds=${2:-3}
+rounds=${2:-4}
 WARD=${WARD:-target/release/ward}
 WARD_UNAUDITED=${WARD_UNAUDITED:-target/bench-unaudited/release/ward}
 export -n WARD_UNAUDITED # the servers warn about unknown WARD_* variables
@@ -90,7 +90,15 @@ print(f"{name}\treads/s {rate:.0f}\terrors {errors}\tserver {us(srv)} us/read"
 PY
 }
 
+# The order alternates by round (audited first in odd rounds, unaudited first in even ones):
+# on this host the second run of a pair was the faster in 7 of 10 pairs of two audited builds
+# (bench/README.md "2026-12-07"), so a fixed order would favour one build.
 for r in $(seq 1 "$rounds"); do
-  run "audited-$r" "$WARD"
-  run "unaudited-$r" "$WARD_UNAUDITED" "$out/unaudited.toml"
+  if ((r % 2)); then
+    run "audited-$r" "$WARD"
+    run "unaudited-$r" "$WARD_UNAUDITED" "$out/unaudited.toml"
+  else
+    run "unaudited-$r" "$WARD_UNAUDITED" "$out/unaudited.toml"
+    run "audited-$r" "$WARD"
+  fi
 done
