@@ -198,6 +198,13 @@ impl FhirService {
         self.auditor.record(rec).await
     }
 
+    /// At the start of the server, before it serves: signs a checkpoint over the trail's head
+    /// as found, so that records a crash left after the last checkpoint are covered by a
+    /// signature (a cut of them then fails `ward audit verify`).
+    pub async fn open_audit(&self) -> CoreResult<()> {
+        self.auditor.open().await
+    }
+
     /// At a clean stop of the server: chains the records of writes still pending and signs a
     /// checkpoint over the trail's head as this process last committed it, so that everything
     /// it recorded is covered by a signature (a tail cut after the stop then fails

@@ -70,6 +70,11 @@ pub async fn run(config: Config, inline_key: Option<SecretBytes>) -> Result<(), 
     )
     .with_audit(config.audit.settings.clone());
     start_audit_exports(&config, &trail)?;
+    fhir.open_audit().await.map_err(|e| {
+        err(format!(
+            "cannot sign a checkpoint over the audit trail's head: {e}"
+        ))
+    })?;
     fhir.load_search_parameters()
         .await
         .map_err(|e| err(format!("cannot load custom search parameters: {e}")))?;

@@ -265,6 +265,66 @@ fn verify_finds_every_kind_of_tampering() {
 /// A clean stop signs the head: with the default checkpoint period (1,000 records or 60 s),
 /// the few records of a short run are still covered, so cutting even the last one is caught;
 /// so does a console command, for its own records.
+/// The trail's head and the highest signed position.
+fn head_and_signed(data: &Path) -> (i64, Option<i64>) {
+    open_trail(data)
+        .0
+        .query_row(
+            "SELECT (SELECT max(seq) FROM trail), (SELECT max(seq) FROM checkpoints)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}
+
+/// A stop that is not clean leaves the records after the last checkpoint covered by no
+/// signature; the next start signs over them before it serves, so that a cut of that tail
+/// fails verification.
+#[test]
+fn the_next_start_signs_the_tail_a_crash_left_unsigned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = common::serve(&data);
+    let base = server.base.clone();
+    let token = common::operator_token(&data, "system/*.cruds");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        for _ in 0..3 {
+            common::get_ok(&http, &format!("{base}/Patient?_count=1"), &token).await;
+        }
+    });
+    drop(server); // SIGKILL: no checkpoint at the stop
+    let (crashed, signed) = head_and_signed(&data);
+    assert!(
+        signed.unwrap_or(0) < crashed,
+        "the crash left an unsigned tail: head {crashed}, signed through {signed:?}"
+    );
+
+    let server = common::serve(&data);
+    let (_, signed) = head_and_signed(&data);
+    assert!(
+        signed.unwrap_or(0) >= crashed,
+        "the start signed the crashed run's tail: head was {crashed}, signed through {signed:?}"
+    );
+    drop(server);
+    let (ok, out) = verify(&data, &[]);
+    assert!(ok, "{out}");
+
+    let cut = tmp.path().join("cut");
+    copy_dir(&data, &cut);
+    let (c, _) = open_trail(&cut);
+    c.execute("DELETE FROM trail WHERE seq >= ?1", [crashed])
+        .unwrap();
+    drop(c);
+    let (ok, out) = verify(&cut, &[]);
+    assert!(
+        !ok,
+        "the crashed run's last record cut must be found: {out}"
+    );
+    assert!(out.contains(&format!("FAILED at seq {crashed}")), "{out}");
+}
+
 #[test]
 fn a_clean_stop_and_a_console_command_sign_a_checkpoint_over_the_head() {
     let tmp = tempfile::tempdir().unwrap();
@@ -280,23 +340,12 @@ fn a_clean_stop_and_a_console_command_sign_a_checkpoint_over_the_head() {
         }
     });
     server.stop();
-    // the trail's head and the highest signed position
-    let head_and_signed = || -> (i64, Option<i64>) {
-        open_trail(&data)
-            .0
-            .query_row(
-                "SELECT (SELECT max(seq) FROM trail), (SELECT max(seq) FROM checkpoints)",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap()
-    };
-    let (head, signed) = head_and_signed();
+    let (head, signed) = head_and_signed(&data);
     assert!(head >= 4, "{head} records");
     assert_eq!(signed, Some(head), "the head is signed at the stop");
     // a console command signs its own record before it exits
     common::operator_token(&data, "system/*.rs");
-    let (head, signed) = head_and_signed();
+    let (head, signed) = head_and_signed(&data);
     assert_eq!(signed, Some(head), "the command's record is signed");
     let (ok, out) = verify(&data, &[]);
     assert!(ok, "{out}");

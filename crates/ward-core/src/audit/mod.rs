@@ -274,6 +274,35 @@ impl Auditor {
         Ok(self.store.purge_audit(through, event).await?)
     }
 
+    /// At the start of a server: signs a checkpoint over the trail's head as found
+    /// ([`crate::FhirService::open_audit`]). A stop that was not clean (a crash, `kill -9`)
+    /// leaves the records after the last checkpoint covered by no signature; from here on a
+    /// cut of them fails verification, instead of only once a timed checkpoint of this process
+    /// covers them. After a clean stop the head is signed already, and the checkpoint at the
+    /// same position is replaced by an equal one.
+    pub(crate) async fn open(&self) -> CoreResult<()> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let (_, head) = self.store.audit_index_state().await?;
+        let Some(last) = head.checked_sub(1) else {
+            return Ok(());
+        };
+        let Some(row) = self
+            .store
+            .audit_rows(last, 1)
+            .await?
+            .into_iter()
+            .find(|r| r.seq == head)
+        else {
+            return Ok(());
+        };
+        if let Ok(mut h) = self.head.lock() {
+            h.note(row.seq, row.hash);
+        }
+        self.checkpoint_now().await
+    }
+
     /// At a clean stop: chains pending records, then signs a checkpoint over the head
     /// ([`crate::FhirService::close_audit`]).
     pub(crate) async fn close(&self) -> CoreResult<()> {
