@@ -4,6 +4,7 @@
 //! audited read costs one hand-over to this thread and one back, and a batch one commit
 //! (docs/design/011-audit-file.md "Measured").
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
@@ -16,6 +17,40 @@ use crate::trail::{self, Entry};
 
 /// Most records appended in one transaction.
 const MAX_BATCH: usize = 512;
+/// Most envelopes kept for the projection ([`Sealed`]): ~300 bytes each, so at most ~15 MB.
+/// Beyond it (a projection far behind) records are packed and sealed again when projected.
+const SEALED_MAX: usize = 50_000;
+
+/// The sealed texts of records this thread committed, by chain position, until the
+/// projection stores them. The trail's body and the projected version are sealed under the
+/// same associated data (`AuditEvent/<id>/1`, `crate::trail::aad`) with the same key ring, so
+/// the projection stores the trail's envelope as it is instead of packing and sealing the
+/// same text again.
+#[derive(Debug, Default)]
+pub(crate) struct Sealed(std::sync::Mutex<BTreeMap<u64, (String, Vec<u8>)>>);
+
+impl Sealed {
+    fn keep(&self, seq: u64, id: String, sealed: Vec<u8>) {
+        if let Ok(mut m) = self.0.lock()
+            && m.len() < SEALED_MAX
+        {
+            m.insert(seq, (id, sealed));
+        }
+    }
+
+    /// The envelope committed at `seq`, if it is that of AuditEvent `id`.
+    pub(crate) fn take(&self, seq: u64, id: &str) -> Option<Vec<u8>> {
+        let (kept, sealed) = self.0.lock().ok()?.remove(&seq)?;
+        (kept == id).then_some(sealed)
+    }
+
+    /// Drops the envelopes of positions up to `through` (projected).
+    pub(crate) fn forget_through(&self, through: u64) {
+        if let Ok(mut m) = self.0.lock() {
+            *m = m.split_off(&through.saturating_add(1));
+        }
+    }
+}
 
 type Linked = StoreResult<Vec<(u64, [u8; 32])>>;
 
@@ -38,11 +73,12 @@ impl Appender {
     pub(crate) fn start(
         writer: Arc<tokio::sync::Mutex<Connection>>,
         ring: Arc<KeyRing>,
+        sealed: Arc<Sealed>,
     ) -> StoreResult<Self> {
         let (tx, rx) = channel();
         let thread = std::thread::Builder::new()
             .name("ward-audit-append".into())
-            .spawn(move || run(&rx, &writer, &ring))
+            .spawn(move || run(&rx, &writer, &ring, &sealed))
             .map_err(|_| StoreError::Internal("audit appender thread".into()))?;
         Ok(Self {
             queue: std::sync::Mutex::new(Some(tx)),
@@ -80,7 +116,12 @@ impl Drop for Appender {
     }
 }
 
-fn run(rx: &Receiver<Job>, writer: &tokio::sync::Mutex<Connection>, ring: &KeyRing) {
+fn run(
+    rx: &Receiver<Job>,
+    writer: &tokio::sync::Mutex<Connection>,
+    ring: &KeyRing,
+    sealed: &Sealed,
+) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -90,7 +131,7 @@ fn run(rx: &Receiver<Job>, writer: &tokio::sync::Mutex<Connection>, ring: &KeyRi
             }
         }
         let conn = writer.blocking_lock();
-        let result = append_batch(&conn, ring, &batch);
+        let result = append_batch(&conn, ring, sealed, &batch);
         drop(conn);
         match result {
             Ok(linked) => {
@@ -114,8 +155,9 @@ fn run(rx: &Receiver<Job>, writer: &tokio::sync::Mutex<Connection>, ring: &KeyRi
     }
 }
 
-/// One transaction for the whole batch.
-fn append_batch(c: &Connection, ring: &KeyRing, batch: &[Job]) -> Linked {
+/// One transaction for the whole batch; once it committed, the envelopes are kept for the
+/// projection.
+fn append_batch(c: &Connection, ring: &KeyRing, sealed: &Sealed, batch: &[Job]) -> Linked {
     reset(c);
     let entries = batch
         .iter()
@@ -134,5 +176,118 @@ fn append_batch(c: &Connection, ring: &KeyRing, batch: &[Job]) -> Linked {
         reset(c);
         return Err(e);
     }
+    for (e, (seq, _)) in entries.into_iter().zip(&linked) {
+        sealed.keep(*seq, e.id, e.sealed);
+    }
     Ok(linked)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use bytes::Bytes;
+    use ward_store::{AuditIndexed, AuditProjection, NewVersion, Store, Timestamp, WriteMethod};
+
+    use super::*;
+
+    #[test]
+    fn an_envelope_is_taken_once_and_only_for_its_own_record() {
+        let s = Sealed::default();
+        s.keep(7, "a".into(), vec![1]);
+        s.keep(8, "b".into(), vec![2]);
+        s.keep(9, "c".into(), vec![3]);
+        assert_eq!(
+            s.take(7, "other"),
+            None,
+            "another record's envelope is never used"
+        );
+        assert_eq!(s.take(7, "a"), None, "a refused envelope is gone");
+        assert_eq!(s.take(8, "b"), Some(vec![2]));
+        assert_eq!(s.take(8, "b"), None, "taken once");
+        s.forget_through(9);
+        assert_eq!(s.take(9, "c"), None, "projected positions are forgotten");
+        for seq in 0..(SEALED_MAX as u64 + 10) {
+            s.keep(seq, "x".into(), Vec::new());
+        }
+        assert_eq!(s.0.lock().unwrap().len(), SEALED_MAX, "bounded");
+    }
+
+    /// The projected version of a record this process appended holds the trail's envelope
+    /// byte for byte (not a second seal of the same text), and it opens to the record's text.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_projection_stores_the_trails_envelope() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring =
+            KeyRing::new(ward_crypto::MasterKey::from_hex("07".repeat(32).as_bytes()).unwrap());
+        let store =
+            crate::SqliteStore::open(crate::SqliteOptions::new(dir.path().join("ward.db")), ring)
+                .await
+                .unwrap();
+        let text = |i: u32| {
+            Bytes::from(format!(
+                r#"{{"resourceType":"AuditEvent","id":"e-{i}","action":"R"}}"#
+            ))
+        };
+        let events: Vec<NewVersion> = (1..=3)
+            .map(|i| NewVersion {
+                rtype: "AuditEvent".into(),
+                id: format!("e-{i}"),
+                version: 1,
+                last_updated: Timestamp(1_000),
+                method: WriteMethod::Create,
+                body: Some(text(i)),
+                index: Default::default(),
+                patients: Vec::new(),
+            })
+            .collect();
+        let linked = store.append_audit_committed(events.clone()).await.unwrap();
+        let records: Vec<AuditIndexed> = events
+            .into_iter()
+            .zip(&linked)
+            .map(|(e, (seq, hash))| AuditIndexed {
+                seq: *seq,
+                hash: *hash,
+                event: Some(AuditProjection {
+                    id: e.id,
+                    recorded: e.last_updated,
+                    body: e.body.unwrap(),
+                    patients: e.patients,
+                    index: Default::default(),
+                }),
+            })
+            .collect();
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.index_audit(0, 3, records).await.unwrap());
+        tx.commit().await.unwrap();
+
+        let body = |sql: &'static str| {
+            move |c: &Connection| {
+                c.query_row(sql, [], |r| r.get::<_, Vec<u8>>(0))
+                    .map_err(crate::conn::map_err)
+            }
+        };
+        let trail = store
+            .inner
+            .trail
+            .read(body("SELECT body FROM trail WHERE id = 'e-2'"))
+            .await
+            .unwrap();
+        let projected = store
+            .inner
+            .pool
+            .read(body(
+                "SELECT body FROM versions WHERE rtype = 'AuditEvent' AND id = 'e-2'",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(projected, trail);
+        let ring = store.inner.ring.clone();
+        assert_eq!(
+            crate::trail::open_text(&ring, "e-2", &projected).unwrap(),
+            text(2).to_vec()
+        );
+        assert!(store.inner.sealed.0.lock().unwrap().is_empty(), "all taken");
+        assert!(store.close().await);
+    }
 }

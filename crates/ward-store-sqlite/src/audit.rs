@@ -103,6 +103,7 @@ pub(crate) fn projected_range(c: &Connection) -> StoreResult<Option<(u64, u64)>>
 pub(crate) fn project(
     c: &Connection,
     ring: &KeyRing,
+    sealed: &crate::appender::Sealed,
     from: u64,
     through: u64,
     records: &[AuditIndexed],
@@ -169,7 +170,12 @@ pub(crate) fn project(
         } else {
             rid += 1;
             vseq += 1;
-            let sealed = ring.seal(&crate::trail::aad(&e.id), &crate::compress::pack(&e.body))?;
+            // The envelope the trail holds for this record when this process appended it;
+            // otherwise the text packed and sealed here, under the same associated data.
+            let envelope = match sealed.take(r.seq, &e.id) {
+                Some(env) => env,
+                None => ring.seal(&crate::trail::aad(&e.id), &crate::compress::pack(&e.body))?,
+            };
             add_resource
                 .execute(params![rid, e.id, e.recorded.0, vseq])
                 .map_err(map_err)?;
@@ -180,7 +186,7 @@ pub(crate) fn project(
                     e.id,
                     e.recorded.0,
                     ward_store::WriteMethod::Create.code(),
-                    sealed,
+                    envelope,
                     join_patients(&e.patients)
                 ])
                 .map_err(map_err)?;
@@ -200,6 +206,7 @@ pub(crate) fn project(
     }
     crate::index::insert_sorted(c, &rows)?;
     crate::schema::put_meta(c, AUDIT_INDEXED_META, &encode_audit_indexed(through))?;
+    sealed.forget_through(through);
     Ok(true)
 }
 

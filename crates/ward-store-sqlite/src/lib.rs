@@ -96,6 +96,8 @@ struct Inner {
     /// The thread that appends reads' and security events' records to the trail. First, so
     /// it is dropped (and joined) first: it holds the trail's writer connection.
     appender: appender::Appender,
+    /// Envelopes the appender committed, until the projection stores them.
+    sealed: Arc<appender::Sealed>,
     pool: Pool,
     /// The audit trail file.
     trail: Pool,
@@ -126,12 +128,15 @@ impl SqliteStore {
         }
         let trail = Pool::open(&options, &ring, Kind::Trail).await?;
         let chain_pending = options.chain_pending;
-        let appender = appender::Appender::start(trail.writer_lock(), ring.clone())?;
+        let sealed = Arc::new(appender::Sealed::default());
+        let appender =
+            appender::Appender::start(trail.writer_lock(), ring.clone(), sealed.clone())?;
         let store = Self {
             inner: Arc::new(Inner {
                 pool,
                 trail,
                 appender,
+                sealed,
                 ring,
                 path: options.path,
             }),
@@ -260,7 +265,12 @@ impl Store for SqliteStore {
     }
 
     async fn begin(&self) -> StoreResult<Box<dyn StoreTx>> {
-        let tx = tx::SqliteTx::begin(&self.inner.pool, self.inner.ring.clone()).await?;
+        let tx = tx::SqliteTx::begin(
+            &self.inner.pool,
+            self.inner.ring.clone(),
+            self.inner.sealed.clone(),
+        )
+        .await?;
         Ok(Box::new(tx))
     }
 

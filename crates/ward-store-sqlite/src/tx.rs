@@ -17,14 +17,20 @@ use crate::history::read_current;
 pub(crate) struct SqliteTx {
     conn: Option<OwnedMutexGuard<Connection>>,
     ring: Arc<KeyRing>,
+    sealed: Arc<crate::appender::Sealed>,
 }
 
 impl SqliteTx {
-    pub(crate) async fn begin(pool: &Pool, ring: Arc<KeyRing>) -> StoreResult<Self> {
+    pub(crate) async fn begin(
+        pool: &Pool,
+        ring: Arc<KeyRing>,
+        sealed: Arc<crate::appender::Sealed>,
+    ) -> StoreResult<Self> {
         let guard = pool.writer().await;
         let mut tx = Self {
             conn: Some(guard),
             ring,
+            sealed,
         };
         tx.run(|c, _| {
             reset(c);
@@ -102,7 +108,8 @@ impl StoreTx for SqliteTx {
         through: u64,
         records: Vec<ward_store::AuditIndexed>,
     ) -> StoreResult<bool> {
-        self.run(move |c, ring| crate::audit::project(c, ring, from, through, &records))
+        let sealed = self.sealed.clone();
+        self.run(move |c, ring| crate::audit::project(c, ring, &sealed, from, through, &records))
             .await
     }
 
