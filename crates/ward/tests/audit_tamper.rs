@@ -262,9 +262,6 @@ fn verify_finds_every_kind_of_tampering() {
     );
 }
 
-/// A clean stop signs the head: with the default checkpoint period (1,000 records or 60 s),
-/// the few records of a short run are still covered, so cutting even the last one is caught;
-/// so does a console command, for its own records.
 /// The trail's head and the highest signed position.
 fn head_and_signed(data: &Path) -> (i64, Option<i64>) {
     open_trail(data)
@@ -277,16 +274,12 @@ fn head_and_signed(data: &Path) -> (i64, Option<i64>) {
         .unwrap()
 }
 
-/// A stop that is not clean leaves the records after the last checkpoint covered by no
-/// signature; the next start signs over them before it serves, so that a cut of that tail
-/// fails verification.
-#[test]
-fn the_next_start_signs_the_tail_a_crash_left_unsigned() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let server = common::serve(&data);
+/// A real server on `data`, still running, that has answered three searches (with the
+/// operator token's record, four records on the trail).
+fn serve_three_searches(data: &Path) -> common::Server {
+    let server = common::serve(data);
     let base = server.base.clone();
-    let token = common::operator_token(&data, "system/*.cruds");
+    let token = common::operator_token(data, "system/*.cruds");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let http = reqwest::Client::new();
@@ -294,6 +287,27 @@ fn the_next_start_signs_the_tail_a_crash_left_unsigned() {
             common::get_ok(&http, &format!("{base}/Patient?_count=1"), &token).await;
         }
     });
+    server
+}
+
+/// Copies `data` to `cut`, runs `delete` (its `?1` bound to `seq`) on the copy's trail, and
+/// verifies the copy.
+fn verify_cut(data: &Path, cut: &Path, delete: &str, seq: i64) -> (bool, String) {
+    copy_dir(data, cut);
+    let (c, _) = open_trail(cut);
+    c.execute(delete, [seq]).unwrap();
+    drop(c);
+    verify(cut, &[])
+}
+
+/// A stop that is not clean leaves the records after the last checkpoint covered by no
+/// signature; the next start signs over them before it serves, so that a cut of that tail
+/// fails verification.
+#[test]
+fn the_next_start_signs_the_tail_a_crash_left_unsigned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = serve_three_searches(&data);
     drop(server); // SIGKILL: no checkpoint at the stop
     let (crashed, signed) = head_and_signed(&data);
     assert!(
@@ -311,13 +325,12 @@ fn the_next_start_signs_the_tail_a_crash_left_unsigned() {
     let (ok, out) = verify(&data, &[]);
     assert!(ok, "{out}");
 
-    let cut = tmp.path().join("cut");
-    copy_dir(&data, &cut);
-    let (c, _) = open_trail(&cut);
-    c.execute("DELETE FROM trail WHERE seq >= ?1", [crashed])
-        .unwrap();
-    drop(c);
-    let (ok, out) = verify(&cut, &[]);
+    let (ok, out) = verify_cut(
+        &data,
+        &tmp.path().join("cut"),
+        "DELETE FROM trail WHERE seq >= ?1",
+        crashed,
+    );
     assert!(
         !ok,
         "the crashed run's last record cut must be found: {out}"
@@ -325,20 +338,14 @@ fn the_next_start_signs_the_tail_a_crash_left_unsigned() {
     assert!(out.contains(&format!("FAILED at seq {crashed}")), "{out}");
 }
 
+/// A clean stop signs the head: with the default checkpoint period (1,000 records or 60 s),
+/// the few records of a short run are still covered, so cutting even the last one is caught;
+/// so does a console command, for its own records.
 #[test]
 fn a_clean_stop_and_a_console_command_sign_a_checkpoint_over_the_head() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let server = common::serve(&data);
-    let base = server.base.clone();
-    let token = common::operator_token(&data, "system/*.cruds");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let http = reqwest::Client::new();
-        for _ in 0..3 {
-            common::get_ok(&http, &format!("{base}/Patient?_count=1"), &token).await;
-        }
-    });
+    let server = serve_three_searches(&data);
     server.stop();
     let (head, signed) = head_and_signed(&data);
     assert!(head >= 4, "{head} records");
@@ -350,13 +357,12 @@ fn a_clean_stop_and_a_console_command_sign_a_checkpoint_over_the_head() {
     let (ok, out) = verify(&data, &[]);
     assert!(ok, "{out}");
 
-    let cut = tmp.path().join("cut");
-    copy_dir(&data, &cut);
-    let (c, _) = open_trail(&cut);
-    c.execute("DELETE FROM trail WHERE seq = ?1", [head])
-        .unwrap();
-    drop(c);
-    let (ok, out) = verify(&cut, &[]);
+    let (ok, out) = verify_cut(
+        &data,
+        &tmp.path().join("cut"),
+        "DELETE FROM trail WHERE seq = ?1",
+        head,
+    );
     assert!(!ok, "the last record cut must be found: {out}");
     assert!(out.contains(&format!("FAILED at seq {head}")), "{out}");
 }
