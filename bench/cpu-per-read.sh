@@ -30,36 +30,14 @@ SAMPLE=${SAMPLE:-8}
 mkdir -p "$out"
 printf '[audit]\nenabled = false\n' >"$out/unaudited.toml"
 hz=$(getconf CLK_TCK)
-pid="" bp=""
-stop() {
-  for p in $bp $pid; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  pid="" bp=""
-}
+source bench/read-load.sh
 trap stop EXIT
 
-ticks() { awk '{print $14 + $15}' "$1" 2>/dev/null || echo 0; } # utime + stime of a stat file
-idle() { awk '/^cpu /{print $5 + $6}' /proc/stat; }               # idle + iowait, all CPUs
+idle() { awk '/^cpu /{print $5 + $6}' /proc/stat; } # idle + iowait, all CPUs
 
 run() { # NAME BINARY [CONFIG]
-  local name=$1 bin=$2 config=${3:-} data=/tmp/bench-cpu-$1
-  rm -rf "$data"
-  local args=(serve --data-dir "$data" --listen 127.0.0.1:18443)
-  [ -n "$config" ] && args+=(--config "$config")
-  "$bin" "${args[@]}" >"$out/$name-server.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 100); do
-    curl -fs -o /dev/null --cacert "$data/tls/ca.pem" https://127.0.0.1:18443/fhir/metadata && break
-    sleep 0.2
-  done
-  "$BENCH" read --base https://127.0.0.1:18443/fhir --cacert "$data/tls/ca.pem" \
-    --token-cmd "$bin token issue --data-dir $data --scope 'system/*.cruds' --ttl 7200" \
-    --concurrency "$CONC" --warmup "$WARMUP" --duration "$DURATION" --patients "$PATIENTS" \
-    --json >"$out/$name.json" 2>"$out/$name-bench.log" &
-  bp=$!
-  until grep -q measuring "$out/$name-bench.log" 2>/dev/null; do
-    kill -0 "$bp" 2>/dev/null || { echo "$name: ward-bench ended before measuring" >&2; return 1; }
-    sleep 0.2
-  done
+  start_read_load "$1" "$2" "${3:-}" "/tmp/bench-cpu-$1" 18443 || return 1
+  local name=$1
   sleep $((WARMUP + 4)) # `measuring` is printed before the warm-up
   local app="" t
   for t in /proc/"$pid"/task/*; do

@@ -22,36 +22,14 @@ SAMPLE=${SAMPLE:-6} FREQ=${FREQ:-199}
 ((DURATION >= SAMPLE + 8)) || { echo "DURATION must be at least SAMPLE + 8" >&2; exit 2; }
 command -v perf >/dev/null || { echo "perf is not installed" >&2; exit 2; }
 mkdir -p "$out"
-data=/tmp/bench-profile-$name
-rm -rf "$data"
-pid="" bp=""
-stop() {
-  for p in $bp $pid; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-}
+source bench/read-load.sh
 trap stop EXIT
-args=(serve --data-dir "$data" --listen 127.0.0.1:18444)
-[ -n "$config" ] && args+=(--config "$config")
-"$bin" "${args[@]}" >"$out/$name-server.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do
-  curl -fs -o /dev/null --cacert "$data/tls/ca.pem" https://127.0.0.1:18444/fhir/metadata && break
-  sleep 0.2
-done
-"$BENCH" read --base https://127.0.0.1:18444/fhir --cacert "$data/tls/ca.pem" \
-  --token-cmd "$bin token issue --data-dir $data --scope 'system/*.cruds' --ttl 7200" \
-  --concurrency "$CONC" --warmup "$WARMUP" --duration "$DURATION" --patients "$PATIENTS" \
-  --json >"$out/$name.json" 2>"$out/$name-bench.log" &
-bp=$!
-until grep -q measuring "$out/$name-bench.log" 2>/dev/null; do
-  kill -0 "$bp" 2>/dev/null || { echo "$name: ward-bench ended before measuring" >&2; exit 1; }
-  sleep 0.2
-done
+start_read_load "$name" "$bin" "$config" "/tmp/bench-profile-$name" 18444
 sleep $((WARMUP + 3)) # `measuring` is printed before the warm-up
-ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
-t0=$(ticks)
+t0=$(ticks "/proc/$pid/stat")
 perf record -q -F "$FREQ" --call-graph dwarf,16384 -p "$pid" -o "$out/$name.perf" \
   -- sleep "$SAMPLE" >/dev/null 2>&1
-t1=$(ticks)
+t1=$(ticks "/proc/$pid/stat")
 wait "$bp"
 bp=""
 perf script -i "$out/$name.perf" -F comm,ip,sym,dso >"$out/$name.script" 2>/dev/null
