@@ -234,6 +234,17 @@ pub(crate) async fn add_checkpoint(c: &Object, seq: u64, body: &str) -> StoreRes
     Ok(())
 }
 
+/// The highest position a checkpoint signs.
+pub(crate) async fn checkpointed(c: &Object) -> StoreResult<Option<u64>> {
+    let row = c
+        .query_one("SELECT max(seq) FROM audit_checkpoints", &[])
+        .await
+        .map_err(map_err)?;
+    row.get::<_, Option<i64>>(0)
+        .map(|s| u64::try_from(s).map_err(|_| StoreError::Integrity))
+        .transpose()
+}
+
 /// Every checkpoint, oldest first.
 pub(crate) async fn checkpoints(c: &Object) -> StoreResult<Vec<String>> {
     let rows = c

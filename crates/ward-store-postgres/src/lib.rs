@@ -287,6 +287,14 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn audit_checkpointed(&self) -> StoreResult<Option<u64>> {
+        timed(self.inner.limit, async {
+            let c = get(&self.inner.primary).await?;
+            audit::checkpointed(&c).await
+        })
+        .await
+    }
+
     async fn add_audit_checkpoint(&self, seq: u64, body: String) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         tx.add_audit_checkpoint(seq, &body).await?;

@@ -320,6 +320,10 @@ impl Store for SqliteStore {
         self.inner.trail.read(trail::checkpoints).await
     }
 
+    async fn audit_checkpointed(&self) -> StoreResult<Option<u64>> {
+        self.inner.trail.read(trail::checkpointed).await
+    }
+
     async fn audit_projection(
         &self,
         after_seq: u64,

@@ -231,6 +231,14 @@ pub(crate) fn add_checkpoint(c: &Connection, seq: u64, body: &str) -> StoreResul
     Ok(())
 }
 
+/// The highest position a checkpoint signs.
+pub(crate) fn checkpointed(c: &Connection) -> StoreResult<Option<u64>> {
+    let seq: Option<i64> = c
+        .query_row("SELECT max(seq) FROM checkpoints", [], |r| r.get(0))
+        .map_err(map_err)?;
+    seq.map(uint).transpose()
+}
+
 /// Every checkpoint, oldest first.
 pub(crate) fn checkpoints(c: &Connection) -> StoreResult<Vec<String>> {
     let mut st = c

@@ -113,6 +113,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every stored audit checkpoint (JSON), oldest first.
     async fn audit_checkpoints(&self) -> StoreResult<Vec<String>>;
 
+    /// The highest chain position a stored checkpoint signs (`None` when there is none).
+    async fn audit_checkpointed(&self) -> StoreResult<Option<u64>>;
+
     /// Stores a signed checkpoint (JSON) over chain position `seq`, durably.
     async fn add_audit_checkpoint(&self, seq: u64, body: String) -> StoreResult<()>;
 

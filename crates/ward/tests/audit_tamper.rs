@@ -350,6 +350,25 @@ fn a_clean_stop_and_a_console_command_sign_a_checkpoint_over_the_head() {
     let (head, signed) = head_and_signed(&data);
     assert!(head >= 4, "{head} records");
     assert_eq!(signed, Some(head), "the head is signed at the stop");
+    // the next start finds the head signed and does not sign it again (a second checkpoint
+    // at the same position would carry another time, and disagree with the first in the
+    // external checkpoint file)
+    let checkpoint_at = |seq: i64| -> String {
+        open_trail(&data)
+            .0
+            .query_row("SELECT body FROM checkpoints WHERE seq = ?1", [seq], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    let before = checkpoint_at(head);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    drop(common::serve(&data));
+    assert_eq!(
+        checkpoint_at(head),
+        before,
+        "the signed head is not signed again"
+    );
     // a console command signs its own record before it exits
     common::operator_token(&data, "system/*.rs");
     let (head, signed) = head_and_signed(&data);

@@ -274,17 +274,25 @@ impl Auditor {
         Ok(self.store.purge_audit(through, event).await?)
     }
 
-    /// At the start of a server: signs a checkpoint over the trail's head as found
-    /// ([`crate::FhirService::open_audit`]). A stop that was not clean (a crash, `kill -9`)
-    /// leaves the records after the last checkpoint covered by no signature; from here on a
-    /// cut of them fails verification, instead of only once a timed checkpoint of this process
-    /// covers them. After a clean stop the head is signed already, and the checkpoint at the
-    /// same position is replaced by an equal one.
+    /// At the start of a server: signs a checkpoint over the trail's head as found, unless a
+    /// checkpoint signs it already ([`crate::FhirService::open_audit`]). A stop that was not
+    /// clean (a crash, `kill -9`) leaves the records after the last checkpoint covered by no
+    /// signature; from here on a cut of them fails verification, instead of only once a timed
+    /// checkpoint of this process covers them. A head signed already (a clean stop, a console
+    /// command) is not signed again: a second checkpoint at the same position differs from the
+    /// first in its time, and the external checkpoint file would then hold two that disagree.
     pub(crate) async fn open(&self) -> CoreResult<()> {
         if !self.enabled() {
             return Ok(());
         }
         let (_, head) = self.store.audit_index_state().await?;
+        let signed = self.store.audit_checkpointed().await?.unwrap_or(0);
+        if let Ok(mut h) = self.head.lock() {
+            h.checkpointed = h.checkpointed.max(signed);
+        }
+        if head <= signed {
+            return Ok(());
+        }
         let Some(last) = head.checked_sub(1) else {
             return Ok(());
         };

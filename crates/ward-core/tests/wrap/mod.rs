@@ -120,6 +120,9 @@ impl Store for Wrap {
     async fn audit_checkpoints(&self) -> StoreResult<Vec<String>> {
         self.0.audit_checkpoints().await
     }
+    async fn audit_checkpointed(&self) -> StoreResult<Option<u64>> {
+        self.0.audit_checkpointed().await
+    }
     async fn add_audit_checkpoint(&self, seq: u64, body: String) -> StoreResult<()> {
         self.0.add_audit_checkpoint(seq, body).await
     }
