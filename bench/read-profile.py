@@ -56,6 +56,11 @@ def bucket(comm, st):
         return "checkpointer"
     if has(st, "audit::project", "index_audit", "insert_sorted", "AuditIndex::catch_up"):
         return "projection"
+    if has(st, "walWriteOneFrame", "sqlite3PagerCommitPhaseOne", "pagerStress"):
+        # Writing WAL frames outside the append thread. Under a read load only the projection
+        # writes the data file, and its COMMIT runs in a task of its own (`StoreTx::commit`),
+        # whose stack names no projection function.
+        return "projection: commit (WAL write)"
     if has(st, "ward_core::audit::", "ward_audit::", "Appender::append"):
         return "record: build and hand over"
     if has(st, "rustls::"):
