@@ -195,7 +195,7 @@ impl FhirService {
 
     /// Records a security event (login, token, rejected request, …) durably.
     pub async fn audit_security(&self, rec: ward_audit::AuditRecord) -> CoreResult<()> {
-        self.auditor.record(rec).await
+        self.auditor.record(rec, None).await
     }
 
     /// At the start of the server, before it serves: signs a checkpoint over the trail's head
@@ -229,6 +229,12 @@ impl FhirService {
     pub async fn handle(&self, ctx: &RequestContext, req: FhirRequest) -> CoreResult<FhirResponse> {
         let interaction = req.interaction.clone();
         let query = audit_query(&req);
+        // A read's record is appended after its answer is ready; announcing it lets the
+        // group commit wait for it instead of committing without it. Writes commit their
+        // record with their data, and are not announced.
+        let announced = reads(&interaction)
+            .then(|| self.auditor.announce())
+            .flatten();
         let result = self.authorized(ctx, req).await;
         let (status, error, touched, subtype) = match &result {
             Ok(r) if r.audited => return result,
@@ -249,7 +255,7 @@ impl FhirService {
             self.now_instant(),
             &self.config.base_url,
         );
-        self.auditor.record(rec).await?;
+        self.auditor.record(rec, announced).await?;
         result
     }
 
@@ -346,6 +352,13 @@ impl FhirService {
     fn now(&self) -> Timestamp {
         self.clock.now()
     }
+}
+
+/// Whether an interaction's record is announced to the group commit ([`FhirService::handle`]):
+/// reads and vreads, which take about as long as a commit. Searches and history may take much
+/// longer, and a commit that waited for them would hold back every read's answer meanwhile.
+fn reads(i: &Interaction) -> bool {
+    matches!(i, Interaction::Read(..) | Interaction::Vread(..))
 }
 
 /// Whether an interaction reads AuditEvents by id or history (system history included).

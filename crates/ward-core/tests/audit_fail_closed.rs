@@ -9,8 +9,8 @@
     clippy::indexing_slicing
 )]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 use ward_auth::{Principal, PrincipalKind, ScopeSet};
@@ -19,7 +19,7 @@ use ward_core::{
     SystemClock, UuidIds,
 };
 use ward_crypto::{MasterKey, SecretBytes};
-use ward_store::KeyRing;
+use ward_store::{Announced, Coming, KeyRing};
 use ward_store_sqlite::{SqliteOptions, SqliteStore};
 
 static BROKEN: AtomicBool = AtomicBool::new(false);
@@ -57,6 +57,7 @@ async fn no_audit_no_answer() {
                 broken: Some(&BROKEN),
                 no_index: false,
                 appends_broken: None,
+                announce: None,
             },
         )),
         Arc::new(SystemClock),
@@ -106,4 +107,95 @@ async fn no_audit_no_answer() {
             .await
             .is_ok()
     );
+}
+
+static BROKEN_TOO: AtomicBool = AtomicBool::new(false);
+static COMING: LazyLock<Arc<Coming>> = LazyLock::new(Default::default);
+static ANNOUNCED: AtomicUsize = AtomicUsize::new(0);
+
+fn announce() -> Option<Announced> {
+    ANNOUNCED.fetch_add(1, Ordering::SeqCst);
+    Some(COMING.announce())
+}
+
+/// A read announces its record to the group commit while it runs (the trail's appender
+/// waits for announced records) and lets go of the announcement whatever its outcome: an
+/// announcement left behind would make every later commit wait its longest. Searches and
+/// writes are not announced.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_read_lets_go_of_its_announcement() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(
+        SqliteOptions::new(dir.path().join("w.db")),
+        KeyRing::new(MasterKey::generate().unwrap()),
+    )
+    .await
+    .unwrap();
+    let svc = FhirService::new(
+        Arc::new(Wrap(
+            Arc::new(sqlite),
+            Hooks {
+                broken: Some(&BROKEN_TOO),
+                announce: Some(announce),
+                ..Hooks::default()
+            },
+        )),
+        Arc::new(SystemClock),
+        Arc::new(UuidIds),
+        CoreConfig::new("https://t/fhir"),
+        CursorKey::new(&SecretBytes::new(vec![1; 32])),
+    );
+    let pt = ResourceType::parse("Patient").unwrap();
+    let announced = || ANNOUNCED.load(Ordering::SeqCst);
+    let mut create = FhirRequest::new(Interaction::Create(pt));
+    create.body = Some(Bytes::from_static(br#"{"resourceType":"Patient"}"#));
+    let created = svc.handle(&ctx(), create).await.unwrap();
+    let id = created.body.unwrap().into_value().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(announced(), 0, "a write commits its record with its data");
+
+    let read = |id: &str| FhirRequest::new(Interaction::Read(pt, id.to_owned()));
+    assert!(svc.handle(&ctx(), read(&id)).await.is_ok());
+    assert_eq!(
+        (announced(), COMING.count()),
+        (1, 0),
+        "read: announced, let go"
+    );
+    let missing = svc.handle(&ctx(), read("nope")).await.unwrap_err();
+    assert_eq!(missing.status(), 404);
+    assert_eq!((announced(), COMING.count()), (2, 0), "not found: let go");
+    let vread = FhirRequest::new(Interaction::Vread(pt, id.clone(), 1));
+    assert!(svc.handle(&ctx(), vread).await.is_ok());
+    assert_eq!(
+        (announced(), COMING.count()),
+        (3, 0),
+        "vread: announced, let go"
+    );
+
+    BROKEN_TOO.store(true, Ordering::SeqCst);
+    let failed = svc.handle(&ctx(), read(&id)).await.unwrap_err();
+    assert_eq!(failed.status(), 503);
+    assert_eq!(
+        (announced(), COMING.count()),
+        (4, 0),
+        "a read whose record failed: let go"
+    );
+    BROKEN_TOO.store(false, Ordering::SeqCst);
+
+    let search = FhirRequest::new(Interaction::SearchType(pt));
+    assert!(svc.handle(&ctx(), search).await.is_ok());
+    assert_eq!(
+        (announced(), COMING.count()),
+        (4, 0),
+        "a search is not announced"
+    );
+
+    // a read whose caller went away before its answer (polled once, then dropped while it
+    // waits for its data): the announcement goes with its future
+    let who = ctx();
+    let gone = tokio::time::timeout(std::time::Duration::ZERO, svc.handle(&who, read(&id)));
+    let _ = gone.await;
+    assert_eq!((announced(), COMING.count()), (5, 0), "cancelled: let go");
 }

@@ -223,6 +223,7 @@ async fn search_benchmark() {
             broken: None,
             no_index: true,
             appends_broken: None,
+            announce: None,
         },
     )));
     let with = load(&svc_rows, &sample).await;

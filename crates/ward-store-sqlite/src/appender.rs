@@ -2,21 +2,27 @@
 //! everything that queued while the previous batch committed as one transaction (group
 //! commit). Requests hand their records over a channel and wait on their own answer, so an
 //! audited read costs one hand-over to this thread and one back, and a batch one commit
-//! (docs/design/011-audit-file.md "Measured").
+//! (docs/design/011-audit-file.md "Measured"). Reads announce their record when they start;
+//! while announced records are on their way, the thread waits for them (at most [`LINGER`])
+//! before it commits.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
-use ward_store::{KeyRing, NewVersion, StoreError, StoreResult};
+use ward_store::{Announced, Coming, KeyRing, NewVersion, StoreError, StoreResult};
 
 use crate::conn::{map_err, reset};
 use crate::trail::{self, Entry};
 
 /// Most records appended in one transaction.
 const MAX_BATCH: usize = 512;
+/// Longest wait for records that requests in progress announced, before a commit
+/// (docs/design/011-audit-file.md "A group commit that knows what is coming").
+const LINGER: Duration = Duration::from_millis(1);
 /// Most envelopes kept for the projection ([`Sealed`]): ~300 bytes each, so at most ~15 MB.
 /// Beyond it (a projection far behind) records are packed and sealed again when projected.
 const SEALED_MAX: usize = 50_000;
@@ -65,6 +71,8 @@ struct Job {
 #[derive(Debug)]
 pub(crate) struct Appender {
     queue: std::sync::Mutex<Option<Sender<Job>>>,
+    /// Records that requests in progress announced and have not handed over yet.
+    coming: Arc<Coming>,
     thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -76,14 +84,22 @@ impl Appender {
         sealed: Arc<Sealed>,
     ) -> StoreResult<Self> {
         let (tx, rx) = channel();
+        let coming = Arc::new(Coming::default());
+        let expected = coming.clone();
         let thread = std::thread::Builder::new()
             .name("ward-audit-append".into())
-            .spawn(move || run(&rx, &writer, &ring, &sealed))
+            .spawn(move || run(&rx, &expected, &writer, &ring, &sealed))
             .map_err(|_| StoreError::Internal("audit appender thread".into()))?;
         Ok(Self {
             queue: std::sync::Mutex::new(Some(tx)),
+            coming,
             thread: std::sync::Mutex::new(Some(thread)),
         })
+    }
+
+    /// Announces a record that will be appended ([`ward_store::Store::announce_audit`]).
+    pub(crate) fn announce(&self) -> Announced {
+        self.coming.announce()
     }
 
     /// Appends `events` in the next batch and waits until it committed durably.
@@ -118,18 +134,15 @@ impl Drop for Appender {
 
 fn run(
     rx: &Receiver<Job>,
+    coming: &Coming,
     writer: &tokio::sync::Mutex<Connection>,
     ring: &KeyRing,
     sealed: &Sealed,
 ) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        take_queued(rx, &mut batch);
+        gather(rx, coming, &mut batch, LINGER, MAX_BATCH);
         let conn = writer.blocking_lock();
         let result = append_batch(&conn, ring, sealed, &batch);
         drop(conn);
@@ -151,6 +164,37 @@ fn run(
                     let _ = job.done.send(Err(StoreError::Unavailable));
                 }
             }
+        }
+    }
+}
+
+/// Adds what queued already, up to [`MAX_BATCH`].
+fn take_queued(rx: &Receiver<Job>, batch: &mut Vec<Job>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Waits, at most `linger`, for records that requests in progress announced, while the batch
+/// holds fewer than `max`: a commit for more records at once, without waiting for records
+/// nobody is about to send.
+fn gather(rx: &Receiver<Job>, coming: &Coming, batch: &mut Vec<Job>, linger: Duration, max: usize) {
+    let deadline = Instant::now() + linger;
+    let max = max.min(MAX_BATCH);
+    while batch.len() < max && coming.count() > 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        match rx.recv_timeout(left) {
+            Ok(job) => {
+                batch.push(job);
+                take_queued(rx, batch);
+            }
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
         }
     }
 }
@@ -190,6 +234,77 @@ mod tests {
     use ward_store::{AuditIndexed, AuditProjection, NewVersion, Store, Timestamp, WriteMethod};
 
     use super::*;
+
+    fn job() -> Job {
+        Job {
+            events: Vec::new(),
+            done: oneshot::channel().0,
+        }
+    }
+
+    const LONG: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn nothing_announced_commits_at_once() {
+        let (tx, rx) = channel();
+        let coming = Coming::default();
+        let mut batch = vec![job()];
+        tx.send(job()).unwrap();
+        take_queued(&rx, &mut batch);
+        let t = Instant::now();
+        gather(&rx, &coming, &mut batch, LONG, MAX_BATCH);
+        assert!(
+            t.elapsed() < LONG / 2,
+            "no wait without an announced record"
+        );
+        assert_eq!(batch.len(), 2, "what queued is in the batch");
+    }
+
+    #[test]
+    fn an_announced_record_is_waited_for_and_ends_the_wait() {
+        let (tx, rx) = channel();
+        let coming = Arc::new(Coming::default());
+        let announced = coming.announce();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(announced);
+            tx.send(job()).unwrap();
+            tx // kept open: the wait ends on the count, not on a closed channel
+        });
+        let mut batch = vec![job()];
+        let t = Instant::now();
+        gather(&rx, &coming, &mut batch, LONG, MAX_BATCH);
+        assert_eq!(batch.len(), 2, "the announced record joined the batch");
+        assert!(t.elapsed() < LONG / 2, "nothing more was coming: no linger");
+        drop(sender.join().unwrap());
+    }
+
+    #[test]
+    fn a_record_that_never_comes_is_waited_for_only_so_long() {
+        let (tx, rx) = channel::<Job>();
+        let coming = Arc::new(Coming::default());
+        let _announced = coming.announce();
+        let mut batch = vec![job()];
+        let linger = Duration::from_millis(30);
+        let t = Instant::now();
+        gather(&rx, &coming, &mut batch, linger, MAX_BATCH);
+        assert!(t.elapsed() >= linger, "waited for the announced record");
+        assert!(t.elapsed() < LONG / 2);
+        assert_eq!(batch.len(), 1);
+        drop(tx);
+    }
+
+    #[test]
+    fn a_full_batch_does_not_wait() {
+        let (tx, rx) = channel::<Job>();
+        let coming = Arc::new(Coming::default());
+        let _announced = coming.announce();
+        let mut batch = vec![job(), job()];
+        let t = Instant::now();
+        gather(&rx, &coming, &mut batch, LONG, 2);
+        assert!(t.elapsed() < LONG / 2, "the batch was full");
+        drop(tx);
+    }
 
     #[test]
     fn an_envelope_is_taken_once_and_only_for_its_own_record() {

@@ -361,6 +361,10 @@ impl Store for SqliteStore {
         true
     }
 
+    fn announce_audit(&self) -> Option<ward_store::Announced> {
+        Some(self.inner.appender.announce())
+    }
+
     async fn chain_pending_audit(&self) -> StoreResult<Vec<(u64, [u8; 32])>> {
         let ring = self.inner.ring.clone();
         let pending = self

@@ -6,6 +6,7 @@
 //! both backends behave the same.
 
 pub mod auth;
+mod coming;
 mod error;
 pub mod index;
 mod keyring;
@@ -18,6 +19,7 @@ pub mod contract;
 pub mod contract_auth;
 
 pub use auth::AuthStore;
+pub use coming::{Announced, Coming};
 
 /// Metadata name of the AuditEvent index position ([`StoreTx::index_audit`]): decimal text.
 pub const AUDIT_INDEXED_META: &str = "audit-indexed-through";
@@ -139,6 +141,14 @@ pub trait Store: Send + Sync + 'static {
     /// Otherwise the caller batches (the core's audit writer).
     fn batches_audit_appends(&self) -> bool {
         false
+    }
+
+    /// Announces a record that a request in progress will append with
+    /// [`Store::append_audit_committed`] when it finishes: a backend that batches appends may
+    /// wait for it before committing. Drop the guard right before appending the record. `None`
+    /// when the backend does not use it.
+    fn announce_audit(&self) -> Option<Announced> {
+        None
     }
 
     /// Chains the records that writes left pending ([`StoreTx::append_audit`] returned no

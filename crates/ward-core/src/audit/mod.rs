@@ -224,15 +224,31 @@ impl Auditor {
         }
     }
 
+    /// Announces the record of a request that has started, so that the backend's group
+    /// commit may wait for it ([`ward_store::Store::announce_audit`]); hand the guard to
+    /// [`Auditor::record`] with the record.
+    pub(crate) fn announce(&self) -> Option<ward_store::Announced> {
+        if !self.enabled() {
+            return None;
+        }
+        self.store.announce_audit()
+    }
+
     /// Makes `rec` durable (group commit) before returning. Any failure is 503: no audit, no
-    /// answer.
-    pub(crate) async fn record(&self, rec: AuditRecord) -> CoreResult<()> {
+    /// answer. `announced` (from [`Auditor::announce`]) is let go right before the record is
+    /// handed over.
+    pub(crate) async fn record(
+        &self,
+        rec: AuditRecord,
+        announced: Option<ward_store::Announced>,
+    ) -> CoreResult<()> {
         if !self.enabled() {
             return Ok(());
         }
         let event = self.event(&rec)?;
         if self.store.batches_audit_appends() {
             // the backend's own group commit: one hand-over, no writer task in between
+            drop(announced);
             let linked = self
                 .index
                 .append_committed(self.store.as_ref(), vec![event])

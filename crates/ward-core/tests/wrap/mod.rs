@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ward_store::search::{SearchPage, SearchQuery};
 use ward_store::{
-    AuditIndexed, AuditRow, HistoryPage, HistoryQuery, KeyRing, NewVersion, ReindexFn, Store,
-    StoreError, StoreResult, StoreTx, StoredResource,
+    Announced, AuditIndexed, AuditRow, HistoryPage, HistoryQuery, KeyRing, NewVersion, ReindexFn,
+    Store, StoreError, StoreResult, StoreTx, StoredResource,
 };
 
 /// How the wrapper misbehaves.
@@ -23,6 +23,8 @@ pub struct Hooks {
     /// fail (`Unavailable`); a write's records still commit with it (as pending, on the
     /// embedded store).
     pub appends_broken: Option<&'static AtomicBool>,
+    /// Takes the announcements of records ([`Store::announce_audit`]) instead of the store.
+    pub announce: Option<fn() -> Option<Announced>>,
 }
 
 fn set(flag: Option<&'static AtomicBool>) -> bool {
@@ -138,6 +140,12 @@ impl Store for Wrap {
     }
     fn batches_audit_appends(&self) -> bool {
         self.0.batches_audit_appends()
+    }
+    fn announce_audit(&self) -> Option<Announced> {
+        match self.1.announce {
+            Some(f) => f(),
+            None => self.0.announce_audit(),
+        }
     }
     async fn chain_pending_audit(&self) -> StoreResult<Vec<(u64, [u8; 32])>> {
         self.1.check_append()?;
