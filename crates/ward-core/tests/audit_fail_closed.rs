@@ -41,40 +41,46 @@ fn ctx() -> RequestContext {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn no_audit_no_answer() {
-    let dir = tempfile::tempdir().unwrap();
+/// The service over an embedded store in `dir`, wrapped with `hooks`.
+async fn service(dir: &tempfile::TempDir, hooks: Hooks) -> FhirService {
     let sqlite = SqliteStore::open(
         SqliteOptions::new(dir.path().join("w.db")),
         KeyRing::new(MasterKey::generate().unwrap()),
     )
     .await
     .unwrap();
-    let svc = FhirService::new(
-        Arc::new(Wrap(
-            Arc::new(sqlite),
-            Hooks {
-                broken: Some(&BROKEN),
-                no_index: false,
-                appends_broken: None,
-                announce: None,
-            },
-        )),
+    FhirService::new(
+        Arc::new(Wrap(Arc::new(sqlite), hooks)),
         Arc::new(SystemClock),
         Arc::new(UuidIds),
         CoreConfig::new("https://t/fhir"),
         CursorKey::new(&SecretBytes::new(vec![1; 32])),
-    );
+    )
+}
+
+/// The id of the resource `create` created.
+async fn created(svc: &FhirService, create: FhirRequest) -> String {
+    let created = svc.handle(&ctx(), create).await.unwrap();
+    created.body.unwrap().into_value().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_audit_no_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let hooks = Hooks {
+        broken: Some(&BROKEN),
+        ..Hooks::default()
+    };
+    let svc = service(&dir, hooks).await;
     let pt = ResourceType::parse("Patient").unwrap();
     let mut create = FhirRequest::new(Interaction::Create(pt));
     create.body = Some(Bytes::from_static(
         br#"{"resourceType":"Patient","gender":"male"}"#,
     ));
-    let created = svc.handle(&ctx(), create.clone()).await.unwrap();
-    let id = created.body.unwrap().into_value().unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = created(&svc, create.clone()).await;
 
     BROKEN.store(true, Ordering::SeqCst);
     let read = svc
@@ -125,35 +131,17 @@ fn announce() -> Option<Announced> {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_read_lets_go_of_its_announcement() {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteStore::open(
-        SqliteOptions::new(dir.path().join("w.db")),
-        KeyRing::new(MasterKey::generate().unwrap()),
-    )
-    .await
-    .unwrap();
-    let svc = FhirService::new(
-        Arc::new(Wrap(
-            Arc::new(sqlite),
-            Hooks {
-                broken: Some(&BROKEN_TOO),
-                announce: Some(announce),
-                ..Hooks::default()
-            },
-        )),
-        Arc::new(SystemClock),
-        Arc::new(UuidIds),
-        CoreConfig::new("https://t/fhir"),
-        CursorKey::new(&SecretBytes::new(vec![1; 32])),
-    );
+    let hooks = Hooks {
+        broken: Some(&BROKEN_TOO),
+        announce: Some(announce),
+        ..Hooks::default()
+    };
+    let svc = service(&dir, hooks).await;
     let pt = ResourceType::parse("Patient").unwrap();
     let announced = || ANNOUNCED.load(Ordering::SeqCst);
     let mut create = FhirRequest::new(Interaction::Create(pt));
     create.body = Some(Bytes::from_static(br#"{"resourceType":"Patient"}"#));
-    let created = svc.handle(&ctx(), create).await.unwrap();
-    let id = created.body.unwrap().into_value().unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = created(&svc, create).await;
     assert_eq!(announced(), 0, "a write commits its record with its data");
 
     let read = |id: &str| FhirRequest::new(Interaction::Read(pt, id.to_owned()));

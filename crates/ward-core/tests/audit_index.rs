@@ -171,7 +171,6 @@ async fn a_write_whose_record_could_not_be_chained_at_once_is_chained_by_the_ser
         sqlite.clone(),
         wrap::Hooks {
             appends_broken: Some(&APPENDS_BROKEN),
-            announce: None,
             ..wrap::Hooks::default()
         },
     ));
