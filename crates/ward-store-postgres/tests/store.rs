@@ -48,6 +48,14 @@ async fn search_contract_suite() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn audit_search_contract_suite() {
+    let Some((_s, store)) = fresh("audit_search_contract_suite").await else {
+        return;
+    };
+    ward_store::contract::audit_search_contract(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn auth_state_contract_suite() {
     let Some((_s, store)) = fresh("auth_state_contract_suite").await else {
         return;

@@ -171,11 +171,12 @@ pub(crate) fn write_one(c: &Connection, ring: &KeyRing, v: &NewVersion) -> Store
     .map_err(map_err)?
     .execute(params![rid, version, v.last_updated.0, deleted, seq])
     .map_err(map_err)?;
+    let tables = crate::index::Tables::of(&v.rtype);
     if existing.is_some() {
-        crate::index::remove(c, rid)?;
+        crate::index::remove(c, rid, tables)?;
     }
     if !deleted {
-        crate::index::insert(c, rid, &v.index)?;
+        crate::index::insert(c, rid, &v.index, tables)?;
     }
     Ok(seq)
 }

@@ -128,3 +128,43 @@ async fn common_searches_use_indexes() {
     .await;
     pinned(&s, "Patient", &[("_id", "a,b")], &[]).await;
 }
+
+/// An AuditEvent's strings, tokens, dates and uris are stored once, keyed by `rid` first
+/// (docs/design/012-audit-lean-index.md "Step one"): a condition on them seeks that key from
+/// the rows a reference or the date-sort walk drives to, and never scans.
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_event_conditions_seek_their_rows_by_rid() {
+    let (_d, s) = store().await;
+    let by_rid = "USING PRIMARY KEY (rid=? AND pkey=?)";
+    pinned(
+        &s,
+        "AuditEvent",
+        &[
+            ("patient", "Patient/X"),
+            ("action", "R"),
+            ("address", "10.0"),
+        ],
+        &["idx_ref_val", by_rid],
+    )
+    .await;
+    pinned(
+        &s,
+        "AuditEvent",
+        &[
+            ("_sort", "-date"),
+            ("outcome", "4"),
+            ("date", "ge2026-01-01"),
+        ],
+        &["idx_sort_date_hi", by_rid],
+    )
+    .await;
+    pinned(
+        &s,
+        "AuditEvent",
+        &[("agent", "Practitioner/X"), ("altid:missing", "true")],
+        &["idx_ref_val", by_rid],
+    )
+    .await;
+    // and a type that keeps its rows in the generic tables still reads them there
+    pinned(&s, "Patient", &[("identifier", "s|v")], &["idx_token_val"]).await;
+}

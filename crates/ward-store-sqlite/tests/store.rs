@@ -41,6 +41,13 @@ async fn search_contract_suite() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn audit_search_contract_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), 1).await.unwrap();
+    ward_store::contract::audit_search_contract(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn auth_state_contract_suite() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), 1).await.unwrap();
