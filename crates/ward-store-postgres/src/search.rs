@@ -207,7 +207,7 @@ pub(crate) async fn run(
 
 async fn page_hits(c: &ClientWrapper, q: &SearchQuery, snapshot: i64) -> StoreResult<Vec<Hit>> {
     let limit = q.count.saturating_add(1);
-    let shape = plan::shape(q, &Postgres);
+    let shape = plan::shape(q);
     let PageShape::DateSort { phase } = shape else {
         return hits(c, &plan::page_sql(q, snapshot, shape, limit, &Postgres), 0).await;
     };
@@ -317,7 +317,7 @@ pub(crate) async fn explain(c: &ClientWrapper, q: &SearchQuery) -> StoreResult<V
     let mut sql = plan::page_sql(
         q,
         i64::MAX,
-        plan::shape(q, &Postgres),
+        plan::shape(q),
         q.count.saturating_add(1),
         &Postgres,
     );

@@ -20,21 +20,9 @@ const TABLES: [&str; 8] = [
     "idx_sort_date",
 ];
 
-/// The tables of an AuditEvent's rows ([`Tables::Audit`]).
-const AUDIT_TABLES: [&str; 8] = [
-    "ae_string",
-    "ae_token",
-    "idx_ref",
-    "ae_date",
-    "idx_number",
-    "idx_quantity",
-    "ae_uri",
-    "idx_sort_date",
-];
-
-/// Removes every index row of resource `rid` from `tables`.
-pub(crate) fn remove(c: &Connection, rid: i64, tables: Tables) -> StoreResult<()> {
-    for t in tables.all() {
+/// Removes every index row of resource `rid`.
+pub(crate) fn remove(c: &Connection, rid: i64) -> StoreResult<()> {
+    for t in TABLES {
         c.prepare_cached(&format!("DELETE FROM {t} WHERE rid = ?1"))
             .map_err(map_err)?
             .execute([rid])
@@ -43,14 +31,9 @@ pub(crate) fn remove(c: &Connection, rid: i64, tables: Tables) -> StoreResult<()
     Ok(())
 }
 
-/// Inserts `rows` for resource `rid` into `tables`.
-pub(crate) fn insert(
-    c: &Connection,
-    rid: i64,
-    rows: &IndexRows,
-    tables: Tables,
-) -> StoreResult<()> {
-    insert_sorted(c, &[(rid, rows)], tables)
+/// Inserts `rows` for resource `rid`.
+pub(crate) fn insert(c: &Connection, rid: i64, rows: &IndexRows) -> StoreResult<()> {
+    insert_sorted(c, &[(rid, rows)])
 }
 
 /// The rows of one kind of every resource in `all`, each with its resource, sorted by `order`
@@ -115,44 +98,44 @@ fn insert_many<T>(
     Ok(())
 }
 
-/// Where a resource's index rows go on this store: the generic tables, or for AuditEvent the
-/// lean ones (schema migration 8, `AUDIT_LEAN_INDEX`): its strings, tokens, dates and uris
-/// stored once, keyed by `rid` first; its references, numbers, quantities and sort dates in
-/// the generic tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Tables {
-    Generic,
-    Audit,
-}
-
-impl Tables {
-    /// The tables of resources of type `rtype`.
-    pub(crate) fn of(rtype: &str) -> Self {
-        if rtype == "AuditEvent" {
-            Self::Audit
-        } else {
-            Self::Generic
-        }
-    }
-
-    fn all(self) -> [&'static str; 8] {
-        match self {
-            Self::Generic => TABLES,
-            Self::Audit => AUDIT_TABLES,
-        }
-    }
-}
-
 /// Inserts the rows of every resource in `all` (`(rid, rows)`), table by table, sorted.
-pub(crate) fn insert_sorted(
-    c: &Connection,
-    all: &[(i64, &IndexRows)],
-    tables: Tables,
-) -> StoreResult<()> {
-    match tables {
-        Tables::Generic => insert_values(c, all)?,
-        Tables::Audit => insert_lean(c, all)?,
-    }
+pub(crate) fn insert_sorted(c: &Connection, all: &[(i64, &IndexRows)]) -> StoreResult<()> {
+    let strings = gather(
+        all,
+        |r| &r.strings,
+        |(ra, a), (rb, b)| (a.pkey, &a.norm, ra).cmp(&(b.pkey, &b.norm, rb)),
+    );
+    insert_many(
+        c,
+        "INSERT INTO idx_string(pkey, norm, exact, rid, grp)",
+        5,
+        &strings,
+        |st, i, rid, r| {
+            st.raw_bind_parameter(i, r.pkey)?;
+            st.raw_bind_parameter(i + 1, &r.norm)?;
+            st.raw_bind_parameter(i + 2, &r.exact)?;
+            st.raw_bind_parameter(i + 3, rid)?;
+            st.raw_bind_parameter(i + 4, r.grp)
+        },
+    )?;
+    let tokens = gather(
+        all,
+        |r| &r.tokens,
+        |(ra, a), (rb, b)| (a.pkey, &a.code, &a.system, ra).cmp(&(b.pkey, &b.code, &b.system, rb)),
+    );
+    insert_many(
+        c,
+        "INSERT INTO idx_token(pkey, code, system, rid, grp)",
+        5,
+        &tokens,
+        |st, i, rid, r| {
+            st.raw_bind_parameter(i, r.pkey)?;
+            st.raw_bind_parameter(i + 1, &r.code)?;
+            st.raw_bind_parameter(i + 2, &r.system)?;
+            st.raw_bind_parameter(i + 3, rid)?;
+            st.raw_bind_parameter(i + 4, r.grp)
+        },
+    )?;
     let refs = gather(
         all,
         |r| &r.refs,
@@ -170,6 +153,28 @@ pub(crate) fn insert_sorted(
             st.raw_bind_parameter(i + 3, &r.ver)?;
             st.raw_bind_parameter(i + 4, rid)?;
             st.raw_bind_parameter(i + 5, r.grp)
+        },
+    )?;
+    insert_ranges(c, all)
+}
+
+fn insert_ranges(c: &Connection, all: &[(i64, &IndexRows)]) -> StoreResult<()> {
+    let dates = gather(
+        all,
+        |r| &r.dates,
+        |(ra, a), (rb, b)| (a.pkey, a.lo, a.hi, ra).cmp(&(b.pkey, b.lo, b.hi, rb)),
+    );
+    insert_many(
+        c,
+        "INSERT INTO idx_date(pkey, lo, hi, rid, grp)",
+        5,
+        &dates,
+        |st, i, rid, r| {
+            st.raw_bind_parameter(i, r.pkey)?;
+            st.raw_bind_parameter(i + 1, r.lo)?;
+            st.raw_bind_parameter(i + 2, r.hi)?;
+            st.raw_bind_parameter(i + 3, rid)?;
+            st.raw_bind_parameter(i + 4, r.grp)
         },
     )?;
     let numbers = gather(
@@ -213,84 +218,6 @@ pub(crate) fn insert_sorted(
             st.raw_bind_parameter(i + 8, r.grp)
         },
     )?;
-    // One sort row per (resource, parameter): a later row replaces an earlier one, as before.
-    let sort_dates = gather(
-        all,
-        |r| &r.sort_dates,
-        |(ra, a), (rb, b)| (ra, a.pkey).cmp(&(rb, b.pkey)),
-    );
-    insert_many(
-        c,
-        "INSERT OR REPLACE INTO idx_sort_date(rid, pkey, lo, hi)",
-        4,
-        &sort_dates,
-        |st, i, rid, r| {
-            st.raw_bind_parameter(i, rid)?;
-            st.raw_bind_parameter(i + 1, r.pkey)?;
-            st.raw_bind_parameter(i + 2, r.lo)?;
-            st.raw_bind_parameter(i + 3, r.hi)
-        },
-    )?;
-    Ok(())
-}
-
-/// The string, token, date and uri rows into the generic tables, each kind sorted by its
-/// value index's order.
-fn insert_values(c: &Connection, all: &[(i64, &IndexRows)]) -> StoreResult<()> {
-    let strings = gather(
-        all,
-        |r| &r.strings,
-        |(ra, a), (rb, b)| (a.pkey, &a.norm, ra).cmp(&(b.pkey, &b.norm, rb)),
-    );
-    insert_many(
-        c,
-        "INSERT INTO idx_string(pkey, norm, exact, rid, grp)",
-        5,
-        &strings,
-        |st, i, rid, r| {
-            st.raw_bind_parameter(i, r.pkey)?;
-            st.raw_bind_parameter(i + 1, &r.norm)?;
-            st.raw_bind_parameter(i + 2, &r.exact)?;
-            st.raw_bind_parameter(i + 3, rid)?;
-            st.raw_bind_parameter(i + 4, r.grp)
-        },
-    )?;
-    let tokens = gather(
-        all,
-        |r| &r.tokens,
-        |(ra, a), (rb, b)| (a.pkey, &a.code, &a.system, ra).cmp(&(b.pkey, &b.code, &b.system, rb)),
-    );
-    insert_many(
-        c,
-        "INSERT INTO idx_token(pkey, code, system, rid, grp)",
-        5,
-        &tokens,
-        |st, i, rid, r| {
-            st.raw_bind_parameter(i, r.pkey)?;
-            st.raw_bind_parameter(i + 1, &r.code)?;
-            st.raw_bind_parameter(i + 2, &r.system)?;
-            st.raw_bind_parameter(i + 3, rid)?;
-            st.raw_bind_parameter(i + 4, r.grp)
-        },
-    )?;
-    let dates = gather(
-        all,
-        |r| &r.dates,
-        |(ra, a), (rb, b)| (a.pkey, a.lo, a.hi, ra).cmp(&(b.pkey, b.lo, b.hi, rb)),
-    );
-    insert_many(
-        c,
-        "INSERT INTO idx_date(pkey, lo, hi, rid, grp)",
-        5,
-        &dates,
-        |st, i, rid, r| {
-            st.raw_bind_parameter(i, r.pkey)?;
-            st.raw_bind_parameter(i + 1, r.lo)?;
-            st.raw_bind_parameter(i + 2, r.hi)?;
-            st.raw_bind_parameter(i + 3, rid)?;
-            st.raw_bind_parameter(i + 4, r.grp)
-        },
-    )?;
     let uris = gather(
         all,
         |r| &r.uris,
@@ -308,124 +235,24 @@ fn insert_values(c: &Connection, all: &[(i64, &IndexRows)]) -> StoreResult<()> {
             st.raw_bind_parameter(i + 3, r.grp)
         },
     )?;
-    Ok(())
-}
-
-/// An absent `grp` as the lean tables store it.
-fn lean_grp(grp: Option<i64>) -> i64 {
-    grp.unwrap_or(-1)
-}
-
-/// The string, token, date and uri rows of AuditEvents into the lean tables, in key order
-/// (`rid` first: a chunk appends at each table's right edge). A row equal to one already
-/// there is one key: it is stored once.
-fn insert_lean(c: &Connection, all: &[(i64, &IndexRows)]) -> StoreResult<()> {
-    let strings = gather(
+    // One sort row per (resource, parameter): a later row replaces an earlier one, as before.
+    let sort_dates = gather(
         all,
-        |r| &r.strings,
-        |(ra, a), (rb, b)| {
-            (ra, a.pkey, &a.norm, &a.exact, lean_grp(a.grp)).cmp(&(
-                rb,
-                b.pkey,
-                &b.norm,
-                &b.exact,
-                lean_grp(b.grp),
-            ))
-        },
+        |r| &r.sort_dates,
+        |(ra, a), (rb, b)| (ra, a.pkey).cmp(&(rb, b.pkey)),
     );
     insert_many(
         c,
-        "INSERT OR IGNORE INTO ae_string(rid, pkey, norm, exact, grp)",
-        5,
-        &strings,
-        |st, i, rid, r| {
-            st.raw_bind_parameter(i, rid)?;
-            st.raw_bind_parameter(i + 1, r.pkey)?;
-            st.raw_bind_parameter(i + 2, &r.norm)?;
-            st.raw_bind_parameter(i + 3, &r.exact)?;
-            st.raw_bind_parameter(i + 4, lean_grp(r.grp))
-        },
-    )?;
-    let no_system = |s: &Option<String>| s.as_deref().unwrap_or_default().to_owned();
-    let tokens = gather(
-        all,
-        |r| &r.tokens,
-        |(ra, a), (rb, b)| {
-            (
-                ra,
-                a.pkey,
-                &a.code,
-                a.system.as_deref().unwrap_or_default(),
-                lean_grp(a.grp),
-            )
-                .cmp(&(
-                    rb,
-                    b.pkey,
-                    &b.code,
-                    b.system.as_deref().unwrap_or_default(),
-                    lean_grp(b.grp),
-                ))
-        },
-    );
-    insert_many(
-        c,
-        "INSERT OR IGNORE INTO ae_token(rid, pkey, code, system, grp)",
-        5,
-        &tokens,
-        |st, i, rid, r| {
-            st.raw_bind_parameter(i, rid)?;
-            st.raw_bind_parameter(i + 1, r.pkey)?;
-            st.raw_bind_parameter(i + 2, &r.code)?;
-            st.raw_bind_parameter(i + 3, no_system(&r.system))?;
-            st.raw_bind_parameter(i + 4, lean_grp(r.grp))
-        },
-    )?;
-    let dates = gather(
-        all,
-        |r| &r.dates,
-        |(ra, a), (rb, b)| {
-            (ra, a.pkey, a.lo, a.hi, lean_grp(a.grp)).cmp(&(
-                rb,
-                b.pkey,
-                b.lo,
-                b.hi,
-                lean_grp(b.grp),
-            ))
-        },
-    );
-    insert_many(
-        c,
-        "INSERT OR IGNORE INTO ae_date(rid, pkey, lo, hi, grp)",
-        5,
-        &dates,
+        "INSERT OR REPLACE INTO idx_sort_date(rid, pkey, lo, hi)",
+        4,
+        &sort_dates,
         |st, i, rid, r| {
             st.raw_bind_parameter(i, rid)?;
             st.raw_bind_parameter(i + 1, r.pkey)?;
             st.raw_bind_parameter(i + 2, r.lo)?;
-            st.raw_bind_parameter(i + 3, r.hi)?;
-            st.raw_bind_parameter(i + 4, lean_grp(r.grp))
+            st.raw_bind_parameter(i + 3, r.hi)
         },
-    )?;
-    let uris = gather(
-        all,
-        |r| &r.uris,
-        |(ra, a), (rb, b)| {
-            (ra, a.pkey, &a.uri, lean_grp(a.grp)).cmp(&(rb, b.pkey, &b.uri, lean_grp(b.grp)))
-        },
-    );
-    insert_many(
-        c,
-        "INSERT OR IGNORE INTO ae_uri(rid, pkey, uri, grp)",
-        4,
-        &uris,
-        |st, i, rid, r| {
-            st.raw_bind_parameter(i, rid)?;
-            st.raw_bind_parameter(i + 1, r.pkey)?;
-            st.raw_bind_parameter(i + 2, &r.uri)?;
-            st.raw_bind_parameter(i + 3, lean_grp(r.grp))
-        },
-    )?;
-    Ok(())
+    )
 }
 
 /// Recomputes the rows of up to `limit` current resources after `after` (by rid); returns how
@@ -460,9 +287,8 @@ pub(crate) fn reindex_batch(
     for (rid, stored) in todo {
         last = Some(rid);
         if let Some(body) = &stored.body {
-            let tables = Tables::of(&stored.meta.rtype);
-            remove(c, rid, tables)?;
-            insert(c, rid, &index(&stored.meta.rtype, body), tables)?;
+            remove(c, rid)?;
+            insert(c, rid, &index(&stored.meta.rtype, body))?;
             done += 1;
         }
     }
@@ -598,9 +424,9 @@ mod tests {
         let all: Vec<(i64, IndexRows)> = (1..=3).map(|n| (n, rows(n))).collect();
         let refs: Vec<(i64, &IndexRows)> = all.iter().map(|(rid, r)| (*rid, r)).collect();
         // 135 rows of each kind in one batch: four full statements and a remainder of 7
-        insert_sorted(&batched, &refs, Tables::Generic).unwrap();
+        insert_sorted(&batched, &refs).unwrap();
         for (rid, r) in &refs {
-            insert(&single, *rid, r, Tables::Generic).unwrap();
+            insert(&single, *rid, r).unwrap();
         }
         for t in TABLES {
             let b = dump(&batched, t);
@@ -665,7 +491,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(nulls, 3 * 22);
-        remove(&batched, 2, Tables::Generic).unwrap();
+        remove(&batched, 2).unwrap();
         for t in TABLES {
             let left: i64 = batched
                 .query_row(
@@ -676,102 +502,5 @@ mod tests {
                 .unwrap();
             assert_eq!(left, 0, "{t}");
         }
-    }
-
-    /// The same columns of a generic table and of the lean view over the AuditEvent table of
-    /// that kind, in the generic table's order.
-    const LEAN: [(&str, &str, &str); 4] = [
-        ("idx_string", "ae_string_v", "pkey, norm, exact, rid, grp"),
-        ("idx_token", "ae_token_v", "pkey, code, system, rid, grp"),
-        ("idx_date", "ae_date_v", "pkey, lo, hi, rid, grp"),
-        ("idx_uri", "ae_uri_v", "pkey, uri, rid, grp"),
-    ];
-
-    #[test]
-    fn an_audit_events_rows_are_stored_once_in_the_lean_tables_and_read_back_whole() {
-        let mut generic = Connection::open_in_memory().unwrap();
-        crate::schema::migrate(&mut generic).unwrap();
-        let mut lean = Connection::open_in_memory().unwrap();
-        crate::schema::migrate(&mut lean).unwrap();
-        let all: Vec<(i64, IndexRows)> = (1..=3).map(|n| (n, rows(n))).collect();
-        let refs: Vec<(i64, &IndexRows)> = all.iter().map(|(rid, r)| (*rid, r)).collect();
-        insert_sorted(&generic, &refs, Tables::Generic).unwrap();
-        insert_sorted(&lean, &refs, Tables::Audit).unwrap();
-        for (table, view, cols) in LEAN {
-            let g = dump(&generic, &format!("(SELECT {cols} FROM {table})"));
-            assert_eq!(g.len(), 135, "{table}");
-            // NULL system and grp come back as NULL through the view, not as '' or -1
-            assert_eq!(
-                dump(&lean, &format!("(SELECT {cols} FROM {view})")),
-                g,
-                "{view}"
-            );
-            assert!(dump(&lean, table).is_empty(), "{table}");
-        }
-        for t in ["idx_ref", "idx_number", "idx_quantity", "idx_sort_date"] {
-            assert_eq!(dump(&lean, t), dump(&generic, t), "{t}");
-        }
-        // a row given twice is one key: stored once, not refused
-        let twice = rows(4);
-        insert_sorted(&lean, &[(4, &twice), (4, &twice)], Tables::Audit).unwrap();
-        let strings: i64 = lean
-            .query_row("SELECT count(*) FROM ae_string WHERE rid = 4", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        assert_eq!(strings, 45);
-        remove(&lean, 2, Tables::Audit).unwrap();
-        for t in AUDIT_TABLES {
-            let left: i64 = lean
-                .query_row(
-                    &format!("SELECT count(*) FROM {t} WHERE rid = 2"),
-                    [],
-                    |r| r.get(0),
-                )
-                .unwrap();
-            assert_eq!(left, 0, "{t}");
-        }
-        let kept: i64 = lean
-            .query_row("SELECT count(*) FROM ae_token WHERE rid = 3", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        assert_eq!(kept, 45);
-    }
-
-    #[test]
-    fn migration_8_moves_an_older_databases_audit_event_rows_into_the_lean_tables() {
-        let mut c = Connection::open_in_memory().unwrap();
-        let tx = c.transaction().unwrap();
-        for sql in &crate::schema::MIGRATIONS[..7] {
-            tx.execute_batch(sql).unwrap();
-        }
-        tx.execute_batch("PRAGMA user_version = 7").unwrap();
-        tx.commit().unwrap();
-        c.execute_batch(
-            "INSERT INTO resources(rid, rtype, id, version, last_updated, deleted, seq) VALUES \
-             (1, 'AuditEvent', 'a', 1, 0, 0, 1), (2, 'Patient', 'p', 1, 0, 0, 2), \
-             (3, 'AuditEvent', 'b', 1, 0, 0, 3)",
-        )
-        .unwrap();
-        let all: Vec<(i64, IndexRows)> = (1..=3).map(|n| (n, rows(n))).collect();
-        let refs: Vec<(i64, &IndexRows)> = all.iter().map(|(rid, r)| (*rid, r)).collect();
-        insert_sorted(&c, &refs, Tables::Generic).unwrap();
-        crate::schema::migrate(&mut c).unwrap();
-        for (table, view, cols) in LEAN {
-            let rids = |t: &str| dump(&c, &format!("(SELECT DISTINCT rid FROM {t})"));
-            assert_eq!(rids(table), vec!["Integer(2)"], "{table}");
-            assert_eq!(rids(view), vec!["Integer(1)", "Integer(3)"], "{view}");
-            assert_eq!(
-                dump(&c, &format!("(SELECT {cols} FROM {view})")).len(),
-                90,
-                "{view}"
-            );
-        }
-        // references stay where every search reads them
-        let refs: i64 = c
-            .query_row("SELECT count(DISTINCT rid) FROM idx_ref", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(refs, 3);
     }
 }

@@ -53,53 +53,7 @@ CREATE INDEX versions_type_seq ON versions (rtype, seq);
     AUDIT_INDEXED,
     AUDIT_PENDING,
     SORT_DATE_BOUNDS,
-    AUDIT_LEAN_INDEX,
 ];
-
-/// Migration 8: the AuditEvent projection's string, token, date and uri rows move to tables of
-/// their own, stored once (docs/design/012-audit-lean-index.md "Step one: one copy a row").
-/// Each is `WITHOUT ROWID` with the whole row as its key, `rid` first: a chunk of new records
-/// appends at the right edge, a lookup correlated on `rid` seeks, and a record's rows go by
-/// `rid`. They have no value index, so they never drive a search: AuditEvent searches are
-/// driven by references, `_id` or the date-sort walk. A key column cannot be NULL, so an
-/// absent `system` is stored as `''` and an absent `grp` as `-1`; the `_v` views give them
-/// back as NULL, with the generic tables' column names, for the search planner.
-const AUDIT_LEAN_INDEX: &str = r"
-CREATE TABLE ae_string (rid INTEGER NOT NULL, pkey INTEGER NOT NULL, norm TEXT NOT NULL,
-    exact TEXT NOT NULL, grp INTEGER NOT NULL,
-    PRIMARY KEY (rid, pkey, norm, exact, grp)) WITHOUT ROWID;
-CREATE TABLE ae_token (rid INTEGER NOT NULL, pkey INTEGER NOT NULL, code TEXT NOT NULL,
-    system TEXT NOT NULL, grp INTEGER NOT NULL,
-    PRIMARY KEY (rid, pkey, code, system, grp)) WITHOUT ROWID;
-CREATE TABLE ae_date (rid INTEGER NOT NULL, pkey INTEGER NOT NULL, lo INTEGER NOT NULL,
-    hi INTEGER NOT NULL, grp INTEGER NOT NULL,
-    PRIMARY KEY (rid, pkey, lo, hi, grp)) WITHOUT ROWID;
-CREATE TABLE ae_uri (rid INTEGER NOT NULL, pkey INTEGER NOT NULL, uri TEXT NOT NULL,
-    grp INTEGER NOT NULL,
-    PRIMARY KEY (rid, pkey, uri, grp)) WITHOUT ROWID;
-CREATE VIEW ae_string_v AS
-    SELECT rid, pkey, norm, exact, NULLIF(grp, -1) AS grp FROM ae_string;
-CREATE VIEW ae_token_v AS
-    SELECT rid, pkey, code, NULLIF(system, '') AS system, NULLIF(grp, -1) AS grp FROM ae_token;
-CREATE VIEW ae_date_v AS
-    SELECT rid, pkey, lo, hi, NULLIF(grp, -1) AS grp FROM ae_date;
-CREATE VIEW ae_uri_v AS
-    SELECT rid, pkey, uri, NULLIF(grp, -1) AS grp FROM ae_uri;
-CREATE TEMP TABLE ae_rids AS SELECT rid FROM resources WHERE rtype = 'AuditEvent';
-INSERT OR IGNORE INTO ae_string SELECT rid, pkey, norm, exact, coalesce(grp, -1)
-    FROM idx_string WHERE rid IN (SELECT rid FROM temp.ae_rids);
-INSERT OR IGNORE INTO ae_token SELECT rid, pkey, code, coalesce(system, ''), coalesce(grp, -1)
-    FROM idx_token WHERE rid IN (SELECT rid FROM temp.ae_rids);
-INSERT OR IGNORE INTO ae_date SELECT rid, pkey, lo, hi, coalesce(grp, -1)
-    FROM idx_date WHERE rid IN (SELECT rid FROM temp.ae_rids);
-INSERT OR IGNORE INTO ae_uri SELECT rid, pkey, uri, coalesce(grp, -1)
-    FROM idx_uri WHERE rid IN (SELECT rid FROM temp.ae_rids);
-DELETE FROM idx_string WHERE rid IN (SELECT rid FROM temp.ae_rids);
-DELETE FROM idx_token WHERE rid IN (SELECT rid FROM temp.ae_rids);
-DELETE FROM idx_date WHERE rid IN (SELECT rid FROM temp.ae_rids);
-DELETE FROM idx_uri WHERE rid IN (SELECT rid FROM temp.ae_rids);
-DROP TABLE temp.ae_rids;
-";
 
 /// Migration 7: each date-sort index also carries the other end of the range, so the walk of
 /// a sorted date search rejects a row by the query's own date bounds from the index entry

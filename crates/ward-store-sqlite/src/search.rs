@@ -166,7 +166,7 @@ pub(crate) fn run(c: &Connection, ring: &KeyRing, q: &SearchQuery) -> StoreResul
 
 fn page_hits(c: &Connection, q: &SearchQuery, snapshot: i64) -> StoreResult<Vec<Hit>> {
     let limit = q.count.saturating_add(1);
-    let shape = plan::shape(q, &Sqlite);
+    let shape = plan::shape(q);
     let PageShape::DateSort { phase } = shape else {
         return hits(c, &plan::page_sql(q, snapshot, shape, limit, &Sqlite), 0);
     };
@@ -287,7 +287,7 @@ pub(crate) fn explain(c: &Connection, q: &SearchQuery) -> StoreResult<Vec<String
     let sql = plan::page_sql(
         q,
         i64::MAX,
-        plan::shape(q, &Sqlite),
+        plan::shape(q),
         q.count.saturating_add(1),
         &Sqlite,
     );

@@ -171,12 +171,11 @@ pub(crate) fn write_one(c: &Connection, ring: &KeyRing, v: &NewVersion) -> Store
     .map_err(map_err)?
     .execute(params![rid, version, v.last_updated.0, deleted, seq])
     .map_err(map_err)?;
-    let tables = crate::index::Tables::of(&v.rtype);
     if existing.is_some() {
-        crate::index::remove(c, rid, tables)?;
+        crate::index::remove(c, rid)?;
     }
     if !deleted {
-        crate::index::insert(c, rid, &v.index, tables)?;
+        crate::index::insert(c, rid, &v.index)?;
     }
     Ok(seq)
 }

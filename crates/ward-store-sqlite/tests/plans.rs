@@ -129,13 +129,14 @@ async fn common_searches_use_indexes() {
     pinned(&s, "Patient", &[("_id", "a,b")], &[]).await;
 }
 
-/// An AuditEvent's strings, tokens, dates and uris are stored once, keyed by `rid` first
-/// (docs/design/012-audit-lean-index.md "Step one"): a condition on them seeks that key from
-/// the rows a reference or the date-sort walk drives to, and never scans.
+/// The searches an auditor runs on the trail use the index tables too: a reference or the
+/// date-sort walk drives, the other conditions seek by `rid`, and a rare value (a failure, one
+/// user's `altid`) is found by value, never by walking the trail. (A trail stored without
+/// value indexes walked 123,000 AuditEvents for `outcome=8` in 0.24 s against 0.008 s:
+/// docs/design/012-audit-lean-index.md "Step one, measured and taken back".)
 #[tokio::test(flavor = "multi_thread")]
-async fn audit_event_conditions_seek_their_rows_by_rid() {
+async fn audit_event_searches_use_indexes() {
     let (_d, s) = store().await;
-    let by_rid = "USING PRIMARY KEY (rid=? AND pkey=?)";
     pinned(
         &s,
         "AuditEvent",
@@ -144,7 +145,7 @@ async fn audit_event_conditions_seek_their_rows_by_rid() {
             ("action", "R"),
             ("address", "10.0"),
         ],
-        &["idx_ref_val", by_rid],
+        &["idx_ref_val", "idx_token_rid", "idx_string_rid"],
     )
     .await;
     pinned(
@@ -155,16 +156,15 @@ async fn audit_event_conditions_seek_their_rows_by_rid() {
             ("outcome", "4"),
             ("date", "ge2026-01-01"),
         ],
-        &["idx_sort_date_hi", by_rid],
+        &["idx_sort_date_hi", "idx_token_rid"],
     )
     .await;
+    pinned(&s, "AuditEvent", &[("outcome", "8")], &["idx_token_val"]).await;
     pinned(
         &s,
         "AuditEvent",
-        &[("agent", "Practitioner/X"), ("altid:missing", "true")],
-        &["idx_ref_val", by_rid],
+        &[("altid", "someone"), ("date", "ge2026-01-01")],
+        &["idx_token_val", "idx_date_rid"],
     )
     .await;
-    // and a type that keeps its rows in the generic tables still reads them there
-    pinned(&s, "Patient", &[("identifier", "s|v")], &["idx_token_val"]).await;
 }

@@ -776,11 +776,11 @@ fn audit_doc(
     ev
 }
 
-/// AuditEvent search on the projection's rows, whatever tables a backend keeps them in (the
-/// embedded store keeps an AuditEvent's strings, tokens, dates and uris apart,
-/// docs/design/012-audit-lean-index.md): every kind of parameter and modifier, a date sort,
-/// a sort on a string, `_has`, a chain, `_include`, a count, and a search over AuditEvents and
-/// Patients at once. Runs on a fresh store.
+/// AuditEvent search on the projection's rows: every kind of parameter Ward indexes on
+/// AuditEvent with its modifiers, date ranges, a date sort, a sort on a string with paging,
+/// `_has`, a chain, `_include`, a count, and a search over AuditEvents and Patients at once.
+/// Both stores must answer alike, whatever tables they keep the rows in
+/// (docs/design/012-audit-lean-index.md). Runs on a fresh store.
 pub async fn audit_search_contract(store: &dyn Store) {
     use serde_json::json;
     let agent = |who: &str, address: &str| json!({"who": {"reference": who}, "requestor": true, "network": {"address": address}});

@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     for types in [Some(&["Observation"][..]), Some(&["Patient"][..]), None] {
         if let Ok(s) = parse(types, &params, &opts) {
             let q = s.query;
-            let _ = plan::page_sql(&q, 100, plan::shape(&q, &Sqlite), 11, &Sqlite);
+            let _ = plan::page_sql(&q, 100, plan::shape(&q), 11, &Sqlite);
             let _ = plan::count_sql(&q, 100, &Sqlite);
             for inc in q.includes.iter().chain(&q.revincludes) {
                 let _ = plan::include_sql(&[1, 2], inc, &Sqlite);

@@ -50,18 +50,6 @@ pub trait Dialect {
     fn ordered_join(&self) -> &'static str {
         "JOIN"
     }
-    /// Whether resources of type `rtype` keep some of their index rows in tables of their
-    /// own ([`Dialect::lean`]). Default: none do.
-    fn has_lean(&self, _rtype: &str) -> bool {
-        false
-    }
-    /// The table (or view, with `generic`'s column names) that holds the rows `generic` holds
-    /// for other types, for resources of type `rtype`, when this backend keeps them apart.
-    /// Such a table is keyed by `rid` first and has no value index: a lookup correlated on
-    /// `rid` seeks, and it never drives a query. Default: none.
-    fn lean(&self, _generic: &str, _rtype: &str) -> Option<&'static str> {
-        None
-    }
 }
 
 /// SQLite's dialect.
@@ -76,7 +64,7 @@ impl Dialect for Sqlite {
         format!("instr({haystack}, {needle}) > 0")
     }
     fn by_rid(&self, table: &str, alias: &str) -> String {
-        if table == "idx_sort_date" || table.starts_with("ae_") {
+        if table == "idx_sort_date" {
             format!("{table} {alias}")
         } else {
             format!("{table} {alias} INDEXED BY {table}_rid")
@@ -87,23 +75,6 @@ impl Dialect for Sqlite {
     }
     fn ordered_join(&self) -> &'static str {
         "CROSS JOIN"
-    }
-    fn has_lean(&self, rtype: &str) -> bool {
-        rtype == "AuditEvent"
-    }
-    /// An AuditEvent's strings, tokens, dates and uris (the store's schema migration 8,
-    /// docs/design/012-audit-lean-index.md "Step one").
-    fn lean(&self, generic: &str, rtype: &str) -> Option<&'static str> {
-        if rtype != "AuditEvent" {
-            return None;
-        }
-        match generic {
-            "idx_string" => Some("ae_string_v"),
-            "idx_token" => Some("ae_token_v"),
-            "idx_date" => Some("ae_date_v"),
-            "idx_uri" => Some("ae_uri_v"),
-            _ => None,
-        }
     }
 }
 
@@ -117,55 +88,6 @@ pub fn table(kind: K) -> &'static str {
         K::Number => "idx_number",
         K::Quantity => "idx_quantity",
         K::Uri | K::Composite | K::Special => "idx_uri",
-    }
-}
-
-/// The table sets that rows of resources of `types` live in: `None` for the generic tables
-/// (when a type keeps all its rows there), `Some(rtype)` for each type with lean tables.
-fn variants<'t>(d: &dyn Dialect, types: &'t [String]) -> Vec<Option<&'t str>> {
-    let mut out = Vec::new();
-    if types.is_empty() || types.iter().any(|t| !d.has_lean(t)) {
-        out.push(None);
-    }
-    out.extend(
-        types
-            .iter()
-            .filter(|t| d.has_lean(t))
-            .map(|t| Some(t.as_str())),
-    );
-    out
-}
-
-/// The table of `generic`'s rows in table set `v` (see [`variants`]).
-fn in_set(d: &dyn Dialect, generic: &'static str, v: Option<&str>) -> &'static str {
-    v.and_then(|t| d.lean(generic, t)).unwrap_or(generic)
-}
-
-/// Every table that holds rows of `generic`'s kind for resources of `types`, once each.
-fn tables(d: &dyn Dialect, generic: &'static str, types: &[String]) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = Vec::new();
-    for v in variants(d, types) {
-        let t = in_set(d, generic, v);
-        if !out.contains(&t) {
-            out.push(t);
-        }
-    }
-    out
-}
-
-/// Whether all of `generic`'s rows for `types` are in lean tables, which cannot drive a
-/// query. (When only some are, a driving set reads the generic table by value and scans
-/// the lean one.)
-fn all_lean(d: &dyn Dialect, generic: &'static str, types: &[String]) -> bool {
-    tables(d, generic, types).iter().all(|t| *t != generic)
-}
-
-/// `parts` joined by OR, without parentheses when there is one part.
-fn either(mut parts: Vec<String>) -> String {
-    if parts.len() == 1 {
-        parts.pop().unwrap_or_default()
-    } else {
-        or(parts)
     }
 }
 
@@ -286,29 +208,7 @@ fn table_param(b: &mut B<'_>, p: &ParamFilter, r: &str, now: i64) -> String {
     }
 }
 
-fn composite(b: &mut B<'_>, p: &ParamFilter, r: &str, types: &[String], now: i64) -> String {
-    let missing = matches!(p.modifier, Modifier::Missing(_));
-    if missing && p.components.is_empty() {
-        return "0 = 1".into();
-    }
-    // Each resource's rows are in one table set: the value is in one of them, or in none.
-    let e = either(
-        variants(b.d, types)
-            .into_iter()
-            .map(|set| composite_in(b, p, r, set, now))
-            .collect(),
-    );
-    if p.modifier == Modifier::Missing(true) {
-        format!("NOT {e}")
-    } else {
-        e
-    }
-}
-
-/// [`composite`] over the rows of table set `set` (for `:missing`, whether it has a value).
-fn composite_in(b: &mut B<'_>, p: &ParamFilter, r: &str, set: Option<&str>, now: i64) -> String {
-    let d = b.d;
-    let tab = |kind: K| in_set(d, table(kind), set);
+fn composite(b: &mut B<'_>, p: &ParamFilter, r: &str, now: i64) -> String {
     let mut alts = Vec::new();
     for v in &p.values {
         let Value::Composite(parts) = v else { continue };
@@ -320,13 +220,13 @@ fn composite_in(b: &mut B<'_>, p: &ParamFilter, r: &str, set: Option<&str>, now:
             let k = b.ints(keys);
             match &first {
                 None => {
-                    from.push(b.d.by_rid(tab(*kind), &a));
+                    from.push(b.d.by_rid(table(*kind), &a));
                     wh.push(format!("{a}.rid = {r}.rid"));
                     first = Some(a.clone());
                 }
                 Some(f) => from.push(format!(
                     "JOIN {} {a} ON {a}.rid = {f}.rid AND {a}.grp = {f}.grp",
-                    tab(*kind)
+                    table(*kind)
                 )),
             }
             wh.push(format!("{a}.pkey IN ({k})"));
@@ -339,38 +239,36 @@ fn composite_in(b: &mut B<'_>, p: &ParamFilter, r: &str, set: Option<&str>, now:
             wh.join(" AND ")
         ));
     }
-    if matches!(p.modifier, Modifier::Missing(_)) {
+    if p.modifier == Modifier::Missing(true) || p.modifier == Modifier::Missing(false) {
         let Some((kind, keys)) = p.components.first() else {
             return "0 = 1".into();
         };
         let a = b.fresh("c");
         let k = b.ints(keys);
-        let from = b.d.by_rid(tab(*kind), &a);
-        return format!(
-            "EXISTS (SELECT 1 FROM {from} WHERE {a}.rid = {r}.rid AND {a}.pkey IN ({k}))"
-        );
+        let from = b.d.by_rid(table(*kind), &a);
+        let e =
+            format!("EXISTS (SELECT 1 FROM {from} WHERE {a}.rid = {r}.rid AND {a}.pkey IN ({k}))");
+        return if p.modifier == Modifier::Missing(true) {
+            format!("NOT {e}")
+        } else {
+            e
+        };
     }
     or(alts)
 }
 
-/// A boolean condition on resource alias `r`, whose type is one of `types`.
-fn pred(b: &mut B<'_>, f: &Filter, r: &str, types: &[String], now: i64) -> String {
+/// A boolean condition on resource alias `r`.
+fn pred(b: &mut B<'_>, f: &Filter, r: &str, now: i64) -> String {
     match f {
         Filter::Param(p) if p.code == "_id" || p.code == "_lastUpdated" => {
             table_param(b, p, r, now)
         }
-        Filter::Param(p) if p.kind == K::Composite => composite(b, p, r, types, now),
+        Filter::Param(p) if p.kind == K::Composite => composite(b, p, r, now),
         Filter::Param(p) => {
-            let alts: Vec<String> = tables(b.d, table(p.kind), types)
-                .into_iter()
-                .map(|t| {
-                    let a = b.fresh("x");
-                    let rows = param_rows(b, p, &a, now, true);
-                    let from = b.d.by_rid(t, &a);
-                    format!("EXISTS (SELECT 1 FROM {from} WHERE {a}.rid = {r}.rid AND {rows})")
-                })
-                .collect();
-            let e = either(alts);
+            let a = b.fresh("x");
+            let rows = param_rows(b, p, &a, now, true);
+            let from = b.d.by_rid(table(p.kind), &a);
+            let e = format!("EXISTS (SELECT 1 FROM {from} WHERE {a}.rid = {r}.rid AND {rows})");
             if negated(p) { format!("NOT {e}") } else { e }
         }
         Filter::Chain {
@@ -381,7 +279,7 @@ fn pred(b: &mut B<'_>, f: &Filter, r: &str, types: &[String], now: i64) -> Strin
             let (c, t) = (b.fresh("f"), b.fresh("t"));
             let keys = b.ints(pkeys);
             let types = b.texts(targets);
-            let inner = pred(b, inner, &t, targets, now);
+            let inner = pred(b, inner, &t, now);
             let from = b.d.by_rid("idx_ref", &c);
             format!(
                 "EXISTS (SELECT 1 FROM {from} JOIN resources {t} ON {t}.rtype = {c}.ttype \
@@ -389,14 +287,10 @@ fn pred(b: &mut B<'_>, f: &Filter, r: &str, types: &[String], now: i64) -> Strin
                  AND {c}.ttype IN ({types}) AND {t}.deleted = 0 AND {inner})"
             )
         }
-        Filter::Has {
-            rtype,
-            pkeys,
-            inner,
-        } => {
+        Filter::Has { pkeys, inner, .. } => {
             let (h, s) = (b.fresh("h"), b.fresh("s"));
             let keys = b.ints(pkeys);
-            let inner = pred(b, inner, &s, std::slice::from_ref(rtype), now);
+            let inner = pred(b, inner, &s, now);
             format!(
                 "EXISTS (SELECT 1 FROM idx_ref {h} JOIN resources {s} ON {s}.rid = {h}.rid \
                  WHERE {h}.pkey IN ({keys}) AND {h}.ttype = {r}.rtype AND {h}.tid = {r}.id \
@@ -407,7 +301,7 @@ fn pred(b: &mut B<'_>, f: &Filter, r: &str, types: &[String], now: i64) -> Strin
             let alts: Vec<String> = groups
                 .iter()
                 .map(|g| {
-                    let all: Vec<String> = g.iter().map(|f| pred(b, f, r, types, now)).collect();
+                    let all: Vec<String> = g.iter().map(|f| pred(b, f, r, now)).collect();
                     if all.is_empty() {
                         "1 = 1".to_owned()
                     } else {
@@ -439,18 +333,14 @@ fn set(b: &mut B<'_>, f: &Filter, types: &[String], now: i64) -> Option<String> 
             if !negated(p)
                 && p.kind != K::Composite
                 && p.code != "_lastUpdated"
-                && p.modifier != Modifier::Missing(false)
-                && !all_lean(b.d, table(p.kind), types) =>
+                && p.modifier != Modifier::Missing(false) =>
         {
-            let parts: Vec<String> = tables(b.d, table(p.kind), types)
-                .into_iter()
-                .map(|t| {
-                    let a = b.fresh("x");
-                    let rows = param_rows(b, p, &a, now, false);
-                    format!("SELECT {a}.rid FROM {t} {a} WHERE {rows}")
-                })
-                .collect();
-            Some(parts.join(" UNION ALL "))
+            let a = b.fresh("x");
+            let rows = param_rows(b, p, &a, now, false);
+            Some(format!(
+                "SELECT {a}.rid FROM {} {a} WHERE {rows}",
+                table(p.kind)
+            ))
         }
         Filter::Chain {
             pkeys,
@@ -487,18 +377,9 @@ fn set(b: &mut B<'_>, f: &Filter, types: &[String], now: i64) -> Option<String> 
     }
 }
 
-/// How selective a filter on resources of `types` is likely to be (lower drives the query);
-/// `None` for a filter that cannot drive (see [`set`]).
-fn rank(f: &Filter, d: &dyn Dialect, types: &[String]) -> Option<u8> {
+/// How selective a filter is likely to be (lower drives the query).
+fn rank(f: &Filter) -> Option<u8> {
     match f {
-        Filter::Param(p)
-            if p.kind != K::Composite
-                && p.code != "_id"
-                && p.code != "_lastUpdated"
-                && all_lean(d, table(p.kind), types) =>
-        {
-            None
-        }
         Filter::Param(p) if negated(p) || matches!(p.modifier, Modifier::Missing(_)) => None,
         Filter::Param(p) if p.kind == K::Composite || p.code == "_lastUpdated" => None,
         Filter::Param(p) if p.code == "_id" => Some(0),
@@ -522,19 +403,16 @@ fn rank(f: &Filter, d: &dyn Dialect, types: &[String]) -> Option<u8> {
             K::Token => 4,
             _ => 6,
         }),
-        Filter::Chain { inner, targets, .. } => rank(inner, d, targets).map(|r| r.max(5)),
-        Filter::Has { inner, rtype, .. } => {
-            rank(inner, d, std::slice::from_ref(rtype)).map(|r| r.max(5))
-        }
+        Filter::Chain { inner, .. } | Filter::Has { inner, .. } => rank(inner).map(|r| r.max(5)),
         Filter::Any(_) => None,
     }
 }
 
-fn driver(q: &SearchQuery, d: &dyn Dialect) -> Option<usize> {
+fn driver(q: &SearchQuery) -> Option<usize> {
     q.filters
         .iter()
         .enumerate()
-        .filter_map(|(i, f)| rank(f, d, &q.types).map(|r| (r, i)))
+        .filter_map(|(i, f)| rank(f).map(|r| (r, i)))
         .min()
         .map(|(_, i)| i)
 }
@@ -550,7 +428,7 @@ pub(super) fn where_clause(
         "r.deleted = 0".to_owned(),
         format!("r.rid <= {}", b.int(snapshot)),
     ];
-    let drv = if skip_driver { driver(q, b.d) } else { None };
+    let drv = if skip_driver { driver(q) } else { None };
     let mut added = None;
     if let Some(i) = drv
         && let Some(f) = q.filters.get(i)
@@ -571,7 +449,7 @@ pub(super) fn where_clause(
     }
     for (i, f) in q.filters.iter().enumerate() {
         if Some(i) != added {
-            let p = pred(b, f, "r", &q.types, q.now_us);
+            let p = pred(b, f, "r", q.now_us);
             w.push(p);
         }
     }
@@ -603,15 +481,15 @@ pub enum PageShape {
     Keys(usize),
 }
 
-/// Which query shape a search uses on backend `d`.
-pub fn shape(q: &SearchQuery, d: &dyn Dialect) -> PageShape {
+/// Which query shape a search uses.
+pub fn shape(q: &SearchQuery) -> PageShape {
     match q.sort.as_slice() {
         [] => PageShape::ByRid,
         [k] if k.kind == K::Date
             && k.code != "_lastUpdated"
-            && driver(q, d)
+            && driver(q)
                 .and_then(|i| q.filters.get(i))
-                .and_then(|f| rank(f, d, &q.types))
+                .and_then(rank)
                 .is_none_or(|r| r > 3) =>
         {
             PageShape::DateSort {
@@ -682,22 +560,16 @@ mod tests {
             "Observation",
             &[("code", "http://loinc.org|1"), ("patient", "p1")],
         );
-        let sql = page_sql(&query, 99, shape(&query, &Sqlite), 11, &Sqlite);
+        let sql = page_sql(&query, 99, shape(&query), 11, &Sqlite);
         assert!(sql.text.contains("r.rid IN (SELECT x"), "{}", sql.text);
         assert!(sql.text.contains("FROM idx_ref"));
         assert!(sql.binds.contains(&Bind::Text("p1".into())));
         assert_eq!(
-            shape(
-                &q("Observation", &[("date", "ge2020"), ("_sort", "-date")]),
-                &Sqlite
-            ),
+            shape(&q("Observation", &[("date", "ge2020"), ("_sort", "-date")])),
             PageShape::DateSort { phase: 0 }
         );
         assert_eq!(
-            shape(
-                &q("Observation", &[("patient", "x"), ("_sort", "-date")]),
-                &Sqlite
-            ),
+            shape(&q("Observation", &[("patient", "x"), ("_sort", "-date")])),
             PageShape::Keys(1)
         );
     }
@@ -706,8 +578,8 @@ mod tests {
     fn a_date_sort_walk_is_bounded_by_its_own_date_filters() {
         let walk = |params: &[(&str, &str)]| {
             let query = q("Observation", params);
-            assert_eq!(shape(&query, &Sqlite), PageShape::DateSort { phase: 0 });
-            page_sql(&query, 99, shape(&query, &Sqlite), 11, &Sqlite).text
+            assert_eq!(shape(&query), PageShape::DateSort { phase: 0 });
+            page_sql(&query, 99, shape(&query), 11, &Sqlite).text
         };
         let both = walk(&[("date", "ge2017"), ("date", "lt2018"), ("_sort", "-date")]);
         assert!(

@@ -4,7 +4,7 @@
 use ward_spec::SearchParamType as K;
 
 use super::cond::sort_row_bounds;
-use super::{B, Dialect, Sql, or, tables, where_clause};
+use super::{B, Dialect, Sql, or, where_clause};
 use crate::search::model::{
     Filter, Include, KeyValue, Modifier, PageToken, SearchQuery, SortKey, Value,
 };
@@ -116,15 +116,15 @@ fn walk_bounds(q: &SearchQuery, k: &SortKey) -> (Option<i64>, Option<i64>) {
     (lo_lt, hi_gt)
 }
 
-/// A correlated expression for one sort key of resource `r`, whose type is one of `types`
-/// (NULL when it has no value).
-fn key_expr(b: &mut B<'_>, k: &SortKey, types: &[String]) -> String {
+/// A correlated expression for one sort key of resource `r` (NULL when it has no value).
+fn key_expr(b: &mut B<'_>, k: &SortKey) -> String {
     match k.code.as_str() {
         "_id" => return "r.id".into(),
         "_lastUpdated" => return "r.last_updated".into(),
         _ => {}
     }
     let agg = if k.descending { "max" } else { "min" };
+    let keys = b.ints(&k.pkeys);
     let (t, col, extra) = match k.kind {
         K::Date => ("idx_sort_date", if k.descending { "hi" } else { "lo" }, ""),
         K::String => ("idx_string", "norm", " AND s.grp IS NULL"),
@@ -134,27 +134,13 @@ fn key_expr(b: &mut B<'_>, k: &SortKey, types: &[String]) -> String {
         K::Quantity => ("idx_quantity", "value", " AND s.grp IS NULL"),
         _ => ("idx_uri", "uri", " AND s.grp IS NULL"),
     };
-    // A resource's rows are in one of the tables: the first that has a value is its key.
-    let exprs: Vec<String> = tables(b.d, t, types)
-        .into_iter()
-        .map(|t| {
-            let keys = b.ints(&k.pkeys);
-            let from = b.d.by_rid(t, "s");
-            format!(
-                "(SELECT {agg}(s.{col}) FROM {from} WHERE s.rid = r.rid AND s.pkey IN ({keys}){extra})"
-            )
-        })
-        .collect();
-    if exprs.len() == 1 {
-        exprs.concat()
-    } else {
-        format!("coalesce({})", exprs.join(", "))
-    }
+    let from = b.d.by_rid(t, "s");
+    format!("(SELECT {agg}(s.{col}) FROM {from} WHERE s.rid = r.rid AND s.pkey IN ({keys}){extra})")
 }
 
 pub(super) fn keyed(b: &mut B<'_>, q: &SearchQuery, snapshot: i64, lim: i64) -> String {
     let w = where_clause(b, q, snapshot, true);
-    let exprs: Vec<String> = q.sort.iter().map(|k| key_expr(b, k, &q.types)).collect();
+    let exprs: Vec<String> = q.sort.iter().map(|k| key_expr(b, k)).collect();
     let cols: Vec<String> = exprs
         .iter()
         .enumerate()
