@@ -209,6 +209,17 @@ impl Store for PostgresStore {
         Ok(Box::new(self.write_tx().await?))
     }
 
+    async fn begin_projection(&self) -> StoreResult<Box<dyn StoreTx>> {
+        Ok(Box::new(
+            tx::PgTx::begin_projection(
+                &self.inner.primary,
+                self.inner.ring.clone(),
+                self.inner.limit,
+            )
+            .await?,
+        ))
+    }
+
     async fn get_meta(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
         timed(self.inner.limit, async {
             let c = get(&self.inner.primary).await?;
@@ -335,6 +346,10 @@ impl Store for PostgresStore {
             let c = held.conn()?;
             let (n, last) = timed(self.inner.limit, async {
                 c.batch_execute(&tx::begin_sql()).await.map_err(map_err)?;
+                // (it rewrites AuditEvents' index rows too: not beside a projection)
+                c.batch_execute(&tx::projection_lock_sql())
+                    .await
+                    .map_err(map_err)?;
                 let r = reindex_batch(c, &self.inner.ring, rtype, after, &*index).await?;
                 c.batch_execute("COMMIT").await.map_err(map_err)?;
                 Ok(r)

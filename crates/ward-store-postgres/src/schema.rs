@@ -16,6 +16,11 @@ use crate::conn::map_err;
 pub(crate) const LOCK_MIGRATE: i32 = 1;
 /// The write lock: held by every write transaction from its start to its end.
 pub(crate) const LOCK_WRITE: i32 = 2;
+/// The projection lock: held by the AuditEvent projection's transactions, and by the
+/// writers that change what it writes (a purge of the trail, a reindex), which take it after
+/// the write lock. The projection does not take the write lock: it only adds index rows to
+/// AuditEvents the audit append wrote already, and moves its own position.
+pub(crate) const LOCK_PROJECT: i32 = 3;
 
 /// Each entry migrates from version `index` to `index + 1`.
 const MIGRATIONS: &[(&str, &str)] = &[

@@ -15,7 +15,7 @@ use ward_store::{
 
 use crate::conn::{get, map_err, timed};
 use crate::history::read_current;
-use crate::schema::LOCK_WRITE;
+use crate::schema::{LOCK_PROJECT, LOCK_WRITE};
 
 /// Rolls back an open transaction on `conn` in the background and returns the connection to
 /// the pool; a connection that cannot be rolled back is closed instead (PostgreSQL then
@@ -41,6 +41,20 @@ pub(crate) fn begin_sql() -> String {
     )
 }
 
+/// Takes the projection lock in a transaction that holds the write lock already (a purge, a
+/// reindex): the lock order is always write, then projection.
+pub(crate) fn projection_lock_sql() -> String {
+    format!("SELECT pg_advisory_xact_lock(hashtext(current_schema()), {LOCK_PROJECT})")
+}
+
+/// Starts the projection's transaction: the projection lock only.
+fn begin_projection_sql() -> String {
+    format!(
+        "BEGIN ISOLATION LEVEL READ COMMITTED; \
+         SELECT pg_advisory_xact_lock(hashtext(current_schema()), {LOCK_PROJECT})"
+    )
+}
+
 /// An open write transaction.
 pub(crate) struct PgTx {
     conn: Option<Object>,
@@ -49,6 +63,9 @@ pub(crate) struct PgTx {
     /// Set when a statement failed: PostgreSQL would turn a later COMMIT into a rollback
     /// silently, so commit refuses instead.
     failed: bool,
+    /// A projection's transaction ([`PgTx::begin_projection`]): it holds the projection lock
+    /// and not the write lock, so it refuses every write but the projection's.
+    projection: bool,
 }
 
 impl PgTx {
@@ -57,14 +74,37 @@ impl PgTx {
         ring: Arc<KeyRing>,
         limit: Duration,
     ) -> StoreResult<Self> {
+        Self::start(pool, ring, limit, false).await
+    }
+
+    /// A transaction for the AuditEvent projection only (`Store::begin_projection`).
+    pub(crate) async fn begin_projection(
+        pool: &Pool,
+        ring: Arc<KeyRing>,
+        limit: Duration,
+    ) -> StoreResult<Self> {
+        Self::start(pool, ring, limit, true).await
+    }
+
+    async fn start(
+        pool: &Pool,
+        ring: Arc<KeyRing>,
+        limit: Duration,
+        projection: bool,
+    ) -> StoreResult<Self> {
         let conn = timed(limit, get(pool)).await?;
         let mut tx = Self {
             conn: Some(conn),
             ring,
             limit,
             failed: false,
+            projection,
         };
-        let sql = begin_sql();
+        let sql = if projection {
+            begin_projection_sql()
+        } else {
+            begin_sql()
+        };
         let c = tx.conn()?;
         let r = timed(limit, async {
             c.batch_execute(&sql).await.map_err(map_err)
@@ -80,6 +120,18 @@ impl PgTx {
             .ok_or_else(|| StoreError::Internal("tx closed".into()))
     }
 
+    /// Refuses a write that needs the write lock in a projection's transaction, which does
+    /// not hold it (and fails the transaction).
+    fn for_write(&mut self) -> StoreResult<()> {
+        if self.projection {
+            self.failed = true;
+            return Err(StoreError::Internal(
+                "write in the projection's transaction".into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn check<T>(&mut self, r: StoreResult<T>) -> StoreResult<T> {
         if r.is_err() {
             self.failed = true;
@@ -91,15 +143,24 @@ impl PgTx {
 impl PgTx {
     /// Stores a signed checkpoint in this transaction.
     pub(crate) async fn add_audit_checkpoint(&mut self, seq: u64, body: &str) -> StoreResult<()> {
+        self.for_write()?;
         let c = self.conn()?;
         let r = timed(self.limit, crate::audit::add_checkpoint(c, seq, body)).await;
         self.check(r)
     }
 
-    /// Removes the chain's prefix through `through` in this transaction.
+    /// Removes the chain's prefix through `through` in this transaction, which also takes
+    /// the projection lock: the purge deletes AuditEvents' index rows that a projection in
+    /// progress could otherwise write beside it.
     pub(crate) async fn purge_audit(&mut self, through: u64) -> StoreResult<u64> {
+        self.for_write()?;
         let c = self.conn()?;
-        let r = timed(self.limit, crate::audit::purge(c, through)).await;
+        let lock = projection_lock_sql();
+        let r = timed(self.limit, async {
+            c.batch_execute(&lock).await.map_err(map_err)?;
+            crate::audit::purge(c, through).await
+        })
+        .await;
         self.check(r)
     }
 }
@@ -121,7 +182,9 @@ impl StoreTx for PgTx {
     }
 
     async fn write(&mut self, versions: Vec<NewVersion>) -> StoreResult<()> {
-        let (c, ring) = (self.conn()?, self.ring.clone());
+        let ring = self.ring.clone();
+        self.for_write()?;
+        let c = self.conn()?;
         let r = timed(self.limit, async {
             for v in &versions {
                 write_one(c, &ring, v).await?;
@@ -139,7 +202,9 @@ impl StoreTx for PgTx {
     }
 
     async fn append_audit(&mut self, events: Vec<NewVersion>) -> StoreResult<Vec<(u64, [u8; 32])>> {
-        let (c, ring) = (self.conn()?, self.ring.clone());
+        let ring = self.ring.clone();
+        self.for_write()?;
+        let c = self.conn()?;
         let r = timed(self.limit, crate::audit::append(c, &ring, &events)).await;
         self.check(r)
     }

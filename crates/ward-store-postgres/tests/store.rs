@@ -172,6 +172,79 @@ async fn writers_on_several_nodes_are_serialised() {
     );
 }
 
+/// The AuditEvent projection takes its own lock, not the write lock: a chunk of thousands of
+/// records, which takes seconds here, no longer holds up the audit append of every read and
+/// every write. A purge and a reindex, which rewrite what it writes, take both locks (write
+/// first), and wait for it. A projection's transaction refuses any other write.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_projection_runs_beside_writers() {
+    let Some(url) = url_or_skip("projection_beside_writers") else {
+        return;
+    };
+    let schema = TestSchema::create(&url).await.unwrap();
+    let store = Arc::new(schema.open(KeyRing::new(key(4))).await.unwrap());
+    let event = |id: &str| NewVersion {
+        rtype: "AuditEvent".into(),
+        id: id.into(),
+        version: 1,
+        last_updated: Timestamp(1),
+        method: WriteMethod::Create,
+        body: Some(format!(r#"{{"resourceType":"AuditEvent","id":"{id}"}}"#).into()),
+        index: Default::default(),
+        patients: Vec::new(),
+    };
+    store
+        .append_audit_committed(vec![event("p-1"), event("p-2")])
+        .await
+        .unwrap();
+    let (from, head) = store.audit_index_state().await.unwrap();
+    let rows = store.audit_rows(from, 10).await.unwrap();
+    let chunk = ward_store::contract::projected(&rows, |_| Default::default());
+    let bounded = std::time::Duration::from_secs(5);
+
+    // a writer holds the write lock; the projection commits meanwhile
+    let writer = store.begin().await.unwrap();
+    let mut p = tokio::time::timeout(bounded, store.begin_projection())
+        .await
+        .expect("the projection does not wait for the writer")
+        .unwrap();
+    assert!(p.index_audit(from, head, chunk).await.unwrap());
+    tokio::time::timeout(bounded, p.commit())
+        .await
+        .expect("nor does its commit")
+        .unwrap();
+    assert_eq!(store.audit_index_state().await.unwrap(), (head, head));
+    // and an audit append does not wait for a projection in progress
+    let p = store.begin_projection().await.unwrap();
+    drop(writer);
+    tokio::time::timeout(bounded, store.append_audit_committed(vec![event("p-3")]))
+        .await
+        .expect("the append does not wait for the projection")
+        .unwrap();
+
+    // a purge waits for the projection in progress, and goes on once it ends
+    let s = store.clone();
+    let purge = tokio::spawn(async move { s.purge_audit(1, event("purge")).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!purge.is_finished(), "the purge waits for the projection");
+    drop(p);
+    tokio::time::timeout(bounded, purge)
+        .await
+        .expect("and goes on once it ends")
+        .unwrap()
+        .unwrap();
+
+    // nothing but the projection is written in a projection's transaction
+    let mut p = store.begin_projection().await.unwrap();
+    assert!(p.write(vec![patient("q", 1, "")]).await.is_err());
+    assert!(p.append_audit(vec![event("p-4")]).await.is_err());
+    assert!(
+        p.commit().await.is_err(),
+        "a refused write fails the transaction"
+    );
+    assert!(store.read("Patient", "q").await.unwrap().is_none());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refresh_token_is_redeemed_once_across_nodes() {
     let Some(url) = url_or_skip("refresh_once") else {

@@ -72,6 +72,15 @@ pub trait Store: Send + Sync + 'static {
     /// Starts a write transaction. Only one runs at a time per store on SQLite.
     async fn begin(&self) -> StoreResult<Box<dyn StoreTx>>;
 
+    /// Starts a transaction for the AuditEvent projection only
+    /// ([`StoreTx::index_audit`]; nothing else may be called on it). A backend may let it run
+    /// beside writes and audit appends when the projection takes nothing they need
+    /// (PostgreSQL: its own lock instead of the write lock, so that a chunk of thousands of
+    /// records does not hold up every audited request). Default: [`Store::begin`].
+    async fn begin_projection(&self) -> StoreResult<Box<dyn StoreTx>> {
+        self.begin().await
+    }
+
     /// A small named value in the store's metadata (sealed by the caller if secret).
     async fn get_meta(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
 

@@ -177,7 +177,7 @@ impl AuditIndex {
             let Some(through) = records.last().map(|r| r.seq) else {
                 return Ok(());
             };
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.store.begin_projection().await?;
             if tx.index_audit(from, through, records).await? {
                 tx.commit().await?;
             }
