@@ -178,11 +178,10 @@ async fn writers_on_several_nodes_are_serialised() {
 /// first), and wait for it. A projection's transaction refuses any other write.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_projection_runs_beside_writers() {
-    let Some(url) = url_or_skip("projection_beside_writers") else {
+    let Some((_s, store)) = fresh("the_projection_runs_beside_writers").await else {
         return;
     };
-    let schema = TestSchema::create(&url).await.unwrap();
-    let store = Arc::new(schema.open(KeyRing::new(key(4))).await.unwrap());
+    let store = Arc::new(store);
     let event = |id: &str| NewVersion {
         rtype: "AuditEvent".into(),
         id: id.into(),

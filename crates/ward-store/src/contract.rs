@@ -569,6 +569,11 @@ fn indexed(rtype: &str, id: &str, v: u64, json: serde_json::Value) -> NewVersion
 }
 
 fn query(rtype: &str, params: &[(&str, &str)]) -> crate::search::SearchQuery {
+    query_types(&[rtype], params)
+}
+
+/// A search over all of `types` at once.
+fn query_types(types: &[&str], params: &[(&str, &str)]) -> crate::search::SearchQuery {
     let params: Vec<(String, String)> = params
         .iter()
         .map(|(k, v)| ((*k).into(), (*v).into()))
@@ -581,7 +586,7 @@ fn query(rtype: &str, params: &[(&str, &str)]) -> crate::search::SearchQuery {
         strict: true,
         registry: None,
     };
-    crate::search::parse(Some(&[rtype]), &params, &opts)
+    crate::search::parse(Some(types), &params, &opts)
         .unwrap()
         .query
 }
@@ -969,14 +974,6 @@ pub async fn audit_search_contract(store: &dyn Store) {
     inc.sort();
     assert_eq!(inc, vec!["p1", "p2"]);
     // AuditEvents and Patients at once: each type's rows where its backend keeps them
-    let opts = crate::search::ParseOptions {
-        base_url: "https://contract.example/fhir",
-        now_us: 0,
-        default_count: 10,
-        max_count: 100,
-        strict: true,
-        registry: None,
-    };
     for (params, want) in [
         (vec![("_tag", "x")], vec!["a1", "p1"]),
         (vec![("_tag:not", "x")], vec!["a2", "a3", "a4", "p2"]),
@@ -985,13 +982,7 @@ pub async fn audit_search_contract(store: &dyn Store) {
             vec!["a1", "a2", "a3", "a4", "p1", "p2"],
         ),
     ] {
-        let params: Vec<(String, String)> = params
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
-        let q = crate::search::parse(Some(&["AuditEvent", "Patient"]), &params, &opts)
-            .unwrap()
-            .query;
+        let q = query_types(&["AuditEvent", "Patient"], &params);
         let page = store.search(&q).await.unwrap();
         let mut got: Vec<String> = page.matches.into_iter().map(|m| m.meta.id).collect();
         got.sort();
