@@ -7,9 +7,9 @@
 # Env: WARD (target/release/ward), WARD_UNAUDITED (target/bench-unaudited/release/ward),
 #      BENCH (target/release/ward-bench), CONC (32), WARMUP (5), DURATION (15), PATIENTS (100),
 #      SAMPLE (8: seconds of CPU accounting, starting 4 s into the measured phase),
-#      VARIANTS (instead of the audited/unaudited pair: space-separated NAME=BINARY[=CONFIG]
+#      VARIANTS (default: the audited/unaudited pair; space-separated NAME=BINARY[=CONFIG]
 #      runs, e.g. "before=/tmp/ward-a after=/tmp/ward-b off=/tmp/ward-u=/tmp/off.toml"; the
-#      order is reversed in even rounds).
+#      order is reversed in even rounds; binary and config paths without spaces or `=`).
 #
 # Each run: `ward serve` on a fresh data directory (TLS, bearer auth, encryption on; the
 # unaudited binary with `[audit] enabled = false`), `ward-bench read`, and over SAMPLE seconds
@@ -71,26 +71,15 @@ print(f"{name}\treads/s {rate:.0f}\terrors {errors}\tserver {us(srv)} us/read"
 PY
 }
 
-# The order alternates by round (audited first in odd rounds, unaudited first in even ones):
+# The order alternates by round (the first variant first in odd rounds, last in even ones):
 # on this host the second run of a pair was the faster in 7 of 10 pairs of two audited builds
 # (bench/README.md "2026-12-07"), so a fixed order would favour one build.
-if [ -n "${VARIANTS:-}" ]; then
-  read -r -a vs <<<"$VARIANTS"
-  for r in $(seq 1 "$rounds"); do
-    for k in $(seq 0 $((${#vs[@]} - 1))); do
-      if ((r % 2)); then i=$k; else i=$((${#vs[@]} - 1 - k)); fi
-      IFS== read -r vname vbin vconfig <<<"${vs[$i]}"
-      run "$vname-$r" "$vbin" "$vconfig"
-    done
-  done
-  exit 0
-fi
+VARIANTS=${VARIANTS:-"audited=$WARD unaudited=$WARD_UNAUDITED=$out/unaudited.toml"}
+read -r -a vs <<<"$VARIANTS"
 for r in $(seq 1 "$rounds"); do
-  if ((r % 2)); then
-    run "audited-$r" "$WARD"
-    run "unaudited-$r" "$WARD_UNAUDITED" "$out/unaudited.toml"
-  else
-    run "unaudited-$r" "$WARD_UNAUDITED" "$out/unaudited.toml"
-    run "audited-$r" "$WARD"
-  fi
+  for k in $(seq 0 $((${#vs[@]} - 1))); do
+    if ((r % 2)); then i=$k; else i=$((${#vs[@]} - 1 - k)); fi
+    IFS== read -r vname vbin vconfig <<<"${vs[$i]}"
+    run "$vname-$r" "$vbin" "$vconfig"
+  done
 done
