@@ -46,4 +46,10 @@ search 'AuditEvent?subtype=read&_count=10'
 search 'AuditEvent?date=ge2020-01-01&_count=10'
 search 'AuditEvent?_sort=-date&_count=10'
 search 'AuditEvent?_sort=-date&outcome=0&_count=10'
+# two common values: one drives, the other is checked on each of its matches
+search 'AuditEvent?action=R&outcome=0&_summary=count'
+search 'AuditEvent?action=R&subtype=read&_count=10'
+# a reference drives; a common value is checked on each of its matches
+search 'AuditEvent?entity:Patient.gender=female&action=R&_summary=count'
+search 'AuditEvent?address:contains=.0.&_summary=count'
 rm -f "$out"

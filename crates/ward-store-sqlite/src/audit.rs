@@ -165,7 +165,7 @@ pub(crate) fn project(
             None
         };
         if let Some(existing) = held {
-            crate::index::remove(c, existing)?;
+            crate::index::remove_audit(c, existing)?;
             rows.push((existing, &e.index));
         } else {
             rid += 1;
@@ -204,7 +204,7 @@ pub(crate) fn project(
             drop_pending.execute([&e.id]).map_err(map_err)?;
         }
     }
-    crate::index::insert_sorted(c, &rows)?;
+    crate::index::insert_audit(c, &rows)?;
     crate::schema::put_meta(c, AUDIT_INDEXED_META, &encode_audit_indexed(through))?;
     sealed.forget_through(through);
     Ok(true)
@@ -243,7 +243,7 @@ pub(crate) fn purge(c: &Connection, through: u64) -> StoreResult<u64> {
         rows.collect::<Result<_, _>>().map_err(map_err)?
     };
     for rid in &rids {
-        crate::index::remove(c, *rid)?;
+        crate::index::remove_audit(c, *rid)?;
         c.prepare_cached("DELETE FROM versions WHERE rid = ?1")
             .map_err(map_err)?
             .execute([rid])

@@ -31,6 +31,41 @@ pub(crate) fn remove(c: &Connection, rid: i64) -> StoreResult<()> {
     Ok(())
 }
 
+/// Removes every index row of AuditEvent `rid`, its full-text document and its sort keys.
+pub(crate) fn remove_audit(c: &Connection, rid: i64) -> StoreResult<()> {
+    remove(c, rid)?;
+    for sql in [
+        "DELETE FROM ae_fts WHERE rowid = ?1",
+        "DELETE FROM ae_keys WHERE rid = ?1",
+    ] {
+        c.prepare_cached(sql)
+            .map_err(map_err)?
+            .execute([rid])
+            .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+/// Inserts the rows of the AuditEvents in `all` (`(rid, rows)`): strings, tokens and uris as
+/// one full-text document and one row of sort keys each (`ward_store::index::fts`), the rest
+/// into the index tables, sorted.
+pub(crate) fn insert_audit(c: &Connection, all: &[(i64, &IndexRows)]) -> StoreResult<()> {
+    let mut doc = c
+        .prepare_cached("INSERT INTO ae_fts(rowid, terms) VALUES (?1, ?2)")
+        .map_err(map_err)?;
+    let mut keys = c
+        .prepare_cached("INSERT INTO ae_keys(rid, keys) VALUES (?1, ?2)")
+        .map_err(map_err)?;
+    for (rid, rows) in all {
+        let (terms, sort_keys) = ward_store::index::fts::document(rows);
+        if !terms.is_empty() {
+            doc.execute(params![rid, terms]).map_err(map_err)?;
+        }
+        keys.execute(params![rid, sort_keys]).map_err(map_err)?;
+    }
+    insert_rows(c, all, true)
+}
+
 /// Inserts `rows` for resource `rid`.
 pub(crate) fn insert(c: &Connection, rid: i64, rows: &IndexRows) -> StoreResult<()> {
     insert_sorted(c, &[(rid, rows)])
@@ -42,11 +77,13 @@ pub(crate) fn insert(c: &Connection, rid: i64, rows: &IndexRows) -> StoreResult<
 fn gather<'a, T>(
     all: &[(i64, &'a IndexRows)],
     kind: impl Fn(&'a IndexRows) -> &'a [T],
+    keep: impl Fn(&T) -> bool,
     order: impl Fn(&(i64, &'a T), &(i64, &'a T)) -> Ordering,
 ) -> Vec<(i64, &'a T)> {
     let mut out: Vec<(i64, &'a T)> = all
         .iter()
         .flat_map(|(rid, rows)| kind(rows).iter().map(move |r| (*rid, r)))
+        .filter(|(_, r)| keep(r))
         .collect();
     out.sort_by(|a, b| order(a, b));
     out
@@ -100,9 +137,17 @@ fn insert_many<T>(
 
 /// Inserts the rows of every resource in `all` (`(rid, rows)`), table by table, sorted.
 pub(crate) fn insert_sorted(c: &Connection, all: &[(i64, &IndexRows)]) -> StoreResult<()> {
+    insert_rows(c, all, false)
+}
+
+/// [`insert_sorted`]; for AuditEvents (`audit`), without the rows their full-text document
+/// holds ([`ward_store::index::fts::moved`]).
+fn insert_rows(c: &Connection, all: &[(i64, &IndexRows)], audit: bool) -> StoreResult<()> {
+    let kept = |grp: Option<i64>| !audit || !ward_store::index::fts::moved(grp);
     let strings = gather(
         all,
         |r| &r.strings,
+        |r| kept(r.grp),
         |(ra, a), (rb, b)| (a.pkey, &a.norm, ra).cmp(&(b.pkey, &b.norm, rb)),
     );
     insert_many(
@@ -121,6 +166,7 @@ pub(crate) fn insert_sorted(c: &Connection, all: &[(i64, &IndexRows)]) -> StoreR
     let tokens = gather(
         all,
         |r| &r.tokens,
+        |r| kept(r.grp),
         |(ra, a), (rb, b)| (a.pkey, &a.code, &a.system, ra).cmp(&(b.pkey, &b.code, &b.system, rb)),
     );
     insert_many(
@@ -139,6 +185,7 @@ pub(crate) fn insert_sorted(c: &Connection, all: &[(i64, &IndexRows)]) -> StoreR
     let refs = gather(
         all,
         |r| &r.refs,
+        |_| true,
         |(ra, a), (rb, b)| (a.pkey, &a.tid, &a.ttype, ra).cmp(&(b.pkey, &b.tid, &b.ttype, rb)),
     );
     insert_many(
@@ -155,13 +202,18 @@ pub(crate) fn insert_sorted(c: &Connection, all: &[(i64, &IndexRows)]) -> StoreR
             st.raw_bind_parameter(i + 5, r.grp)
         },
     )?;
-    insert_ranges(c, all)
+    insert_ranges(c, all, &kept)
 }
 
-fn insert_ranges(c: &Connection, all: &[(i64, &IndexRows)]) -> StoreResult<()> {
+fn insert_ranges(
+    c: &Connection,
+    all: &[(i64, &IndexRows)],
+    kept: &dyn Fn(Option<i64>) -> bool,
+) -> StoreResult<()> {
     let dates = gather(
         all,
         |r| &r.dates,
+        |_| true,
         |(ra, a), (rb, b)| (a.pkey, a.lo, a.hi, ra).cmp(&(b.pkey, b.lo, b.hi, rb)),
     );
     insert_many(
@@ -180,6 +232,7 @@ fn insert_ranges(c: &Connection, all: &[(i64, &IndexRows)]) -> StoreResult<()> {
     let numbers = gather(
         all,
         |r| &r.numbers,
+        |_| true,
         |(ra, a), (rb, b)| (a.pkey, a.value.to_bits(), ra).cmp(&(b.pkey, b.value.to_bits(), rb)),
     );
     insert_many(
@@ -199,6 +252,7 @@ fn insert_ranges(c: &Connection, all: &[(i64, &IndexRows)]) -> StoreResult<()> {
     let quantities = gather(
         all,
         |r| &r.quantities,
+        |_| true,
         |(ra, a), (rb, b)| (a.pkey, a.value.to_bits(), ra).cmp(&(b.pkey, b.value.to_bits(), rb)),
     );
     insert_many(
@@ -221,6 +275,7 @@ fn insert_ranges(c: &Connection, all: &[(i64, &IndexRows)]) -> StoreResult<()> {
     let uris = gather(
         all,
         |r| &r.uris,
+        |r| kept(r.grp),
         |(ra, a), (rb, b)| (a.pkey, &a.uri, ra).cmp(&(b.pkey, &b.uri, rb)),
     );
     insert_many(
@@ -239,6 +294,7 @@ fn insert_ranges(c: &Connection, all: &[(i64, &IndexRows)]) -> StoreResult<()> {
     let sort_dates = gather(
         all,
         |r| &r.sort_dates,
+        |_| true,
         |(ra, a), (rb, b)| (ra, a.pkey).cmp(&(rb, b.pkey)),
     );
     insert_many(
@@ -287,8 +343,14 @@ pub(crate) fn reindex_batch(
     for (rid, stored) in todo {
         last = Some(rid);
         if let Some(body) = &stored.body {
-            remove(c, rid)?;
-            insert(c, rid, &index(&stored.meta.rtype, body))?;
+            let rows = index(&stored.meta.rtype, body);
+            if stored.meta.rtype == ward_store::index::fts::AUDIT_TYPE {
+                remove_audit(c, rid)?;
+                insert_audit(c, &[(rid, &rows)])?;
+            } else {
+                remove(c, rid)?;
+                insert(c, rid, &rows)?;
+            }
             done += 1;
         }
     }

@@ -53,7 +53,50 @@ CREATE INDEX versions_type_seq ON versions (rtype, seq);
     AUDIT_INDEXED,
     AUDIT_PENDING,
     SORT_DATE_BOUNDS,
+    AUDIT_FTS,
 ];
+
+/// Migration 8: AuditEvent's string, token and uri rows move from the index tables to a
+/// full-text index of terms, one document per AuditEvent, and their sort keys to one row each
+/// (`ward_store::index::fts`, docs/design/012-audit-lean-index.md "FTS5 as the value path").
+/// The terms are built here from the rows as `fts::document` builds them (`hex` is upper-case;
+/// the `ascii` tokenizer folds it, as it folds nothing else: terms are letters and digits).
+const AUDIT_FTS: &str = r#"
+CREATE VIRTUAL TABLE ae_fts USING fts5(terms, content = '', contentless_delete = 1,
+    detail = none, tokenize = 'ascii');
+-- a deleted document's entries are removed from the index's pages, not only marked deleted
+INSERT INTO ae_fts(ae_fts, rank) VALUES ('secure-delete', 1);
+CREATE VIRTUAL TABLE ae_vocab USING fts5vocab(ae_fts, 'row');
+CREATE TABLE ae_keys (rid INTEGER PRIMARY KEY, keys TEXT NOT NULL);
+
+CREATE TEMP TABLE ae_moved AS
+    SELECT rid FROM resources WHERE rtype = 'AuditEvent';
+CREATE TEMP TABLE ae_terms AS
+    SELECT s.rid, s.pkey, s.norm AS v, 's' || printf('%016x', s.pkey) || 'n' || hex(s.norm) AS t1,
+           's' || printf('%016x', s.pkey) || 'e' || hex(s.exact) AS t2
+        FROM idx_string s WHERE s.grp IS NULL AND s.rid IN (SELECT rid FROM ae_moved)
+    UNION ALL
+    SELECT t.rid, t.pkey, t.code, 't' || printf('%016x', t.pkey) || 'c' || hex(t.code),
+           CASE WHEN t.system IS NULL
+                THEN 't' || printf('%016x', t.pkey) || 'z' || hex(t.code)
+                ELSE 't' || printf('%016x', t.pkey) || 's' || hex(t.system || '|' || t.code) END
+        FROM idx_token t WHERE t.grp IS NULL AND t.rid IN (SELECT rid FROM ae_moved)
+    UNION ALL
+    SELECT u.rid, u.pkey, u.uri, 'u' || printf('%016x', u.pkey) || 'u' || hex(u.uri), NULL
+        FROM idx_uri u WHERE u.grp IS NULL AND u.rid IN (SELECT rid FROM ae_moved);
+INSERT INTO ae_fts(rowid, terms)
+    SELECT rid, group_concat(t1 || coalesce(' ' || t2, ''), ' ') FROM ae_terms GROUP BY rid;
+INSERT INTO ae_keys(rid, keys)
+    SELECT rid, json_group_object(pkey, json_array(lo, hi)) FROM
+        (SELECT rid, pkey, min(v) AS lo, max(v) AS hi FROM ae_terms GROUP BY rid, pkey)
+    GROUP BY rid;
+INSERT OR IGNORE INTO ae_keys(rid, keys) SELECT rid, '{}' FROM ae_moved;
+DELETE FROM idx_string WHERE grp IS NULL AND rid IN (SELECT rid FROM ae_moved);
+DELETE FROM idx_token WHERE grp IS NULL AND rid IN (SELECT rid FROM ae_moved);
+DELETE FROM idx_uri WHERE grp IS NULL AND rid IN (SELECT rid FROM ae_moved);
+DROP TABLE ae_terms;
+DROP TABLE ae_moved;
+"#;
 
 /// Migration 7: each date-sort index also carries the other end of the range, so the walk of
 /// a sorted date search rejects a row by the query's own date bounds from the index entry
@@ -311,5 +354,154 @@ mod tests {
         fresh
             .execute_batch("INSERT INTO audit_pending(id, recorded, body) VALUES ('a', 1, x'00')")
             .unwrap();
+    }
+
+    /// Migration 8 moves an AuditEvent's strings, tokens and uris (outside composites) to the
+    /// full-text index exactly as the projection writes them now (`fts::document`): the same
+    /// terms and the same sort keys. Other types' rows and composite rows stay.
+    #[test]
+    fn migration_8_moves_audit_rows_as_the_projection_writes_them() {
+        use ward_store::index::{IndexRows, RefRow, StringRow, TokenRow, UriRow, fts};
+        let mut c = Connection::open_in_memory().unwrap();
+        let tx = c.transaction().unwrap();
+        for sql in &MIGRATIONS[..7] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.execute_batch("PRAGMA user_version = 7").unwrap();
+        tx.commit().unwrap();
+        let rows = IndexRows {
+            strings: vec![
+                StringRow {
+                    pkey: 11,
+                    grp: None,
+                    norm: "10.0.0.2".into(),
+                    exact: "10.0.0.2".into(),
+                },
+                StringRow {
+                    pkey: 11,
+                    grp: None,
+                    norm: "ärger".into(),
+                    exact: "Ärger".into(),
+                },
+                StringRow {
+                    pkey: 12,
+                    grp: Some(0),
+                    norm: "c".into(),
+                    exact: "c".into(),
+                },
+            ],
+            tokens: vec![
+                TokenRow {
+                    pkey: 21,
+                    grp: None,
+                    system: Some("urn:s".into()),
+                    code: "R".into(),
+                },
+                TokenRow {
+                    pkey: 22,
+                    grp: None,
+                    system: None,
+                    code: "0".into(),
+                },
+            ],
+            refs: vec![RefRow {
+                pkey: 31,
+                grp: None,
+                ttype: Some("Patient".into()),
+                tid: "p".into(),
+                ver: None,
+            }],
+            uris: vec![UriRow {
+                pkey: i64::MAX,
+                grp: None,
+                uri: "http://p/ae".into(),
+            }],
+            ..IndexRows::default()
+        };
+        c.execute_batch(
+            "INSERT INTO resources VALUES (1, 'AuditEvent', 'a', 1, 0, 0, 1), \
+             (2, 'Patient', 'p', 1, 0, 0, 2)",
+        )
+        .unwrap();
+        crate::index::insert(&c, 1, &rows).unwrap();
+        crate::index::insert(&c, 2, &rows).unwrap();
+        migrate(&mut c).unwrap();
+
+        let (terms, keys) = fts::document(&rows);
+        let one = |sql: &str| -> String { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+        let mut stored: Vec<String> = {
+            let mut st = c
+                .prepare("SELECT term FROM ae_vocab ORDER BY term")
+                .unwrap();
+            st.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        stored.sort();
+        let mut want: Vec<String> = terms.split(' ').map(str::to_owned).collect();
+        want.sort();
+        assert_eq!(stored, want, "the same terms");
+        let stored_keys: serde_json::Value =
+            serde_json::from_str(&one("SELECT keys FROM ae_keys WHERE rid = 1")).unwrap();
+        let want_keys: serde_json::Value = serde_json::from_str(&keys).unwrap();
+        assert_eq!(stored_keys, want_keys, "the same sort keys");
+        let count = |t: &str, rid: i64| -> i64 {
+            c.query_row(
+                &format!("SELECT count(*) FROM {t} WHERE rid = ?1"),
+                [rid],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(count("idx_string", 1), 1, "the composite row stays");
+        assert_eq!((count("idx_token", 1), count("idx_uri", 1)), (0, 0));
+        assert_eq!(count("idx_ref", 1), 1, "references stay");
+        assert_eq!(
+            (
+                count("idx_string", 2),
+                count("idx_token", 2),
+                count("idx_uri", 2)
+            ),
+            (3, 2, 1),
+            "other types keep their rows"
+        );
+        assert_eq!(
+            c.query_row("SELECT count(*) FROM ae_keys WHERE rid = 2", [], |r| r
+                .get::<_, i64>(0))
+                .unwrap(),
+            0
+        );
+        // a purged AuditEvent no longer matches, and leaves no term in the vocabulary; the
+        // bytes of its terms stay in the index's pages until a merge rewrites them (012
+        // "FTS5 as the value path", what is weak)
+        let uri = fts::term(fts::form::URI, i64::MAX, "http://p/ae");
+        let matches = |c: &Connection| -> i64 {
+            c.query_row(
+                "SELECT count(*) FROM ae_fts WHERE ae_fts MATCH ?1",
+                [fts::phrase(&uri, false)],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        let stored = |c: &Connection| -> i64 {
+            c.query_row(
+                "SELECT count(*) FROM ae_fts_data WHERE instr(block, CAST(?1 AS BLOB)) > 0",
+                [&uri],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!((matches(&c), stored(&c)), (1, 1));
+        crate::index::remove_audit(&c, 1).unwrap();
+        assert_eq!(matches(&c), 0);
+        let left: i64 = c
+            .query_row("SELECT count(*) FROM ae_vocab", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+        c.execute_batch("INSERT INTO ae_fts(ae_fts) VALUES ('optimize')")
+            .unwrap();
+        assert_eq!(stored(&c), 0, "a merge drops the bytes");
+        assert_eq!(count("ae_keys", 1), 0);
     }
 }

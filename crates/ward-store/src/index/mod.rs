@@ -5,6 +5,7 @@
 
 mod extract;
 pub(crate) use extract::{decimal, number_range};
+pub mod fts;
 pub mod text;
 pub mod time;
 

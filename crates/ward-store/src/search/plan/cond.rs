@@ -119,7 +119,7 @@ fn uri_cond(b: &mut B<'_>, m: &Modifier, u: &str, a: &str) -> String {
 }
 
 /// Every prefix of `u` at a `/` boundary, and `u` itself (`:above`).
-fn uri_prefixes(u: &str) -> Vec<String> {
+pub(super) fn uri_prefixes(u: &str) -> Vec<String> {
     let mut out: Vec<String> = u
         .match_indices('/')
         .map(|(i, _)| u.get(..i).unwrap_or_default().to_owned())

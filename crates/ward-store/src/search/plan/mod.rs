@@ -3,6 +3,7 @@
 //! test). See `docs/design/search.md` for the schema and the SQL of each parameter type.
 
 mod cond;
+mod fts;
 mod page;
 
 pub use cond::{approx_number, approx_range};
@@ -50,6 +51,11 @@ pub trait Dialect {
     fn ordered_join(&self) -> &'static str {
         "JOIN"
     }
+    /// Whether AuditEvent's string, token and uri rows live in the full-text index
+    /// `ae_fts` instead of the index tables ([`crate::index::fts`]).
+    fn audit_fts(&self) -> bool {
+        false
+    }
 }
 
 /// SQLite's dialect.
@@ -75,6 +81,9 @@ impl Dialect for Sqlite {
     }
     fn ordered_join(&self) -> &'static str {
         "CROSS JOIN"
+    }
+    fn audit_fts(&self) -> bool {
+        true
     }
 }
 
@@ -257,18 +266,36 @@ fn composite(b: &mut B<'_>, p: &ParamFilter, r: &str, now: i64) -> String {
     or(alts)
 }
 
-/// A boolean condition on resource alias `r`.
-fn pred(b: &mut B<'_>, f: &Filter, r: &str, now: i64) -> String {
+/// Whether resource alias `r` has index rows matching `p`'s values (positively).
+fn rows_exist(b: &mut B<'_>, p: &ParamFilter, r: &str, now: i64) -> String {
+    let a = b.fresh("x");
+    let rows = param_rows(b, p, &a, now, true);
+    let from = b.d.by_rid(table(p.kind), &a);
+    format!("EXISTS (SELECT 1 FROM {from} WHERE {a}.rid = {r}.rid AND {rows})")
+}
+
+/// A boolean condition on resource alias `r`, one of `types`.
+fn pred(b: &mut B<'_>, f: &Filter, r: &str, types: &[String], now: i64) -> String {
     match f {
         Filter::Param(p) if p.code == "_id" || p.code == "_lastUpdated" => {
             table_param(b, p, r, now)
         }
         Filter::Param(p) if p.kind == K::Composite => composite(b, p, r, now),
+        Filter::Param(p) if fts::involved(b, p.kind, types).is_some() => {
+            let in_fts = format!("{r}.rid IN ({})", fts::rids(b, p));
+            let e = if fts::involved(b, p.kind, types) == Some(true) {
+                in_fts
+            } else {
+                let rows = rows_exist(b, p, r, now);
+                format!(
+                    "(CASE WHEN {r}.rtype = '{}' THEN {in_fts} ELSE {rows} END)",
+                    fts::AUDIT
+                )
+            };
+            if negated(p) { format!("NOT {e}") } else { e }
+        }
         Filter::Param(p) => {
-            let a = b.fresh("x");
-            let rows = param_rows(b, p, &a, now, true);
-            let from = b.d.by_rid(table(p.kind), &a);
-            let e = format!("EXISTS (SELECT 1 FROM {from} WHERE {a}.rid = {r}.rid AND {rows})");
+            let e = rows_exist(b, p, r, now);
             if negated(p) { format!("NOT {e}") } else { e }
         }
         Filter::Chain {
@@ -279,7 +306,7 @@ fn pred(b: &mut B<'_>, f: &Filter, r: &str, now: i64) -> String {
             let (c, t) = (b.fresh("f"), b.fresh("t"));
             let keys = b.ints(pkeys);
             let types = b.texts(targets);
-            let inner = pred(b, inner, &t, now);
+            let inner = pred(b, inner, &t, targets, now);
             let from = b.d.by_rid("idx_ref", &c);
             format!(
                 "EXISTS (SELECT 1 FROM {from} JOIN resources {t} ON {t}.rtype = {c}.ttype \
@@ -287,10 +314,14 @@ fn pred(b: &mut B<'_>, f: &Filter, r: &str, now: i64) -> String {
                  AND {c}.ttype IN ({types}) AND {t}.deleted = 0 AND {inner})"
             )
         }
-        Filter::Has { pkeys, inner, .. } => {
+        Filter::Has {
+            rtype,
+            pkeys,
+            inner,
+        } => {
             let (h, s) = (b.fresh("h"), b.fresh("s"));
             let keys = b.ints(pkeys);
-            let inner = pred(b, inner, &s, now);
+            let inner = pred(b, inner, &s, std::slice::from_ref(rtype), now);
             format!(
                 "EXISTS (SELECT 1 FROM idx_ref {h} JOIN resources {s} ON {s}.rid = {h}.rid \
                  WHERE {h}.pkey IN ({keys}) AND {h}.ttype = {r}.rtype AND {h}.tid = {r}.id \
@@ -301,7 +332,7 @@ fn pred(b: &mut B<'_>, f: &Filter, r: &str, now: i64) -> String {
             let alts: Vec<String> = groups
                 .iter()
                 .map(|g| {
-                    let all: Vec<String> = g.iter().map(|f| pred(b, f, r, now)).collect();
+                    let all: Vec<String> = g.iter().map(|f| pred(b, f, r, types, now)).collect();
                     if all.is_empty() {
                         "1 = 1".to_owned()
                     } else {
@@ -335,12 +366,17 @@ fn set(b: &mut B<'_>, f: &Filter, types: &[String], now: i64) -> Option<String> 
                 && p.code != "_lastUpdated"
                 && p.modifier != Modifier::Missing(false) =>
         {
+            let in_fts = fts::involved(b, p.kind, types);
+            if in_fts == Some(true) {
+                return Some(fts::rids(b, p));
+            }
             let a = b.fresh("x");
             let rows = param_rows(b, p, &a, now, false);
-            Some(format!(
-                "SELECT {a}.rid FROM {} {a} WHERE {rows}",
-                table(p.kind)
-            ))
+            let from_rows = format!("SELECT {a}.rid FROM {} {a} WHERE {rows}", table(p.kind));
+            Some(match in_fts {
+                Some(_) => format!("{from_rows} UNION ALL {}", fts::rids(b, p)),
+                None => from_rows,
+            })
         }
         Filter::Chain {
             pkeys,
@@ -449,7 +485,7 @@ pub(super) fn where_clause(
     }
     for (i, f) in q.filters.iter().enumerate() {
         if Some(i) != added {
-            let p = pred(b, f, "r", q.now_us);
+            let p = pred(b, f, "r", &q.types, q.now_us);
             w.push(p);
         }
     }

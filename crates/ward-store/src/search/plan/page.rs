@@ -117,12 +117,26 @@ fn walk_bounds(q: &SearchQuery, k: &SortKey) -> (Option<i64>, Option<i64>) {
 }
 
 /// A correlated expression for one sort key of resource `r` (NULL when it has no value).
-fn key_expr(b: &mut B<'_>, k: &SortKey) -> String {
+fn key_expr(b: &mut B<'_>, k: &SortKey, types: &[String]) -> String {
     match k.code.as_str() {
         "_id" => return "r.id".into(),
         "_lastUpdated" => return "r.last_updated".into(),
         _ => {}
     }
+    match super::fts::involved(b, k.kind, types) {
+        Some(true) => return super::fts::key_expr(b, k),
+        Some(false) => {
+            let rows = rows_key_expr(b, k);
+            let fts = super::fts::key_expr(b, k);
+            return format!("coalesce({rows}, {fts})");
+        }
+        None => {}
+    }
+    rows_key_expr(b, k)
+}
+
+/// [`key_expr`] from the index tables.
+fn rows_key_expr(b: &mut B<'_>, k: &SortKey) -> String {
     let agg = if k.descending { "max" } else { "min" };
     let keys = b.ints(&k.pkeys);
     let (t, col, extra) = match k.kind {
@@ -140,7 +154,7 @@ fn key_expr(b: &mut B<'_>, k: &SortKey) -> String {
 
 pub(super) fn keyed(b: &mut B<'_>, q: &SearchQuery, snapshot: i64, lim: i64) -> String {
     let w = where_clause(b, q, snapshot, true);
-    let exprs: Vec<String> = q.sort.iter().map(|k| key_expr(b, k)).collect();
+    let exprs: Vec<String> = q.sort.iter().map(|k| key_expr(b, k, &q.types)).collect();
     let cols: Vec<String> = exprs
         .iter()
         .enumerate()
