@@ -326,15 +326,22 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn an_older_database_starts_its_audit_index_at_the_chain_head() {
+    /// A database as migration `version` left it.
+    fn at_version(version: usize) -> Connection {
         let mut c = Connection::open_in_memory().unwrap();
         let tx = c.transaction().unwrap();
-        for sql in &MIGRATIONS[..4] {
+        for sql in &MIGRATIONS[..version] {
             tx.execute_batch(sql).unwrap();
         }
-        tx.execute_batch("PRAGMA user_version = 4").unwrap();
+        tx.execute_batch(&format!("PRAGMA user_version = {version}"))
+            .unwrap();
         tx.commit().unwrap();
+        c
+    }
+
+    #[test]
+    fn an_older_database_starts_its_audit_index_at_the_chain_head() {
+        let mut c = at_version(4);
         // a version-4 trail: its AuditEvents were indexed with their records
         c.execute_batch(
             "INSERT INTO audit_chain(seq, vseq, prev_hash, hash) VALUES \
@@ -362,13 +369,7 @@ mod tests {
     #[test]
     fn migration_8_moves_audit_rows_as_the_projection_writes_them() {
         use ward_store::index::{IndexRows, RefRow, StringRow, TokenRow, UriRow, fts};
-        let mut c = Connection::open_in_memory().unwrap();
-        let tx = c.transaction().unwrap();
-        for sql in &MIGRATIONS[..7] {
-            tx.execute_batch(sql).unwrap();
-        }
-        tx.execute_batch("PRAGMA user_version = 7").unwrap();
-        tx.commit().unwrap();
+        let mut c = at_version(7);
         let rows = IndexRows {
             strings: vec![
                 StringRow {

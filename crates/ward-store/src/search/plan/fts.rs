@@ -7,7 +7,6 @@
 use ward_spec::SearchParamType as K;
 
 use super::B;
-pub(super) use crate::index::fts::AUDIT_TYPE as AUDIT;
 use crate::index::fts::{self, AUDIT_TYPE, NOTHING, form, head, phrase, term};
 use crate::index::text::prefix_upper;
 use crate::search::model::{Modifier, ParamFilter, SortKey, TokenSystem, Value};

@@ -14,6 +14,7 @@ pub use page::{include_sql, revinclude_sql};
 use ward_spec::SearchParamType as K;
 
 use super::model::{Filter, Modifier, ParamFilter, SearchQuery, TokenSystem, Value};
+use crate::index::fts::AUDIT_TYPE;
 
 /// A bound SQL parameter.
 #[derive(Debug, Clone, PartialEq)]
@@ -281,21 +282,16 @@ fn pred(b: &mut B<'_>, f: &Filter, r: &str, types: &[String], now: i64) -> Strin
             table_param(b, p, r, now)
         }
         Filter::Param(p) if p.kind == K::Composite => composite(b, p, r, now),
-        Filter::Param(p) if fts::involved(b, p.kind, types).is_some() => {
-            let in_fts = format!("{r}.rid IN ({})", fts::rids(b, p));
-            let e = if fts::involved(b, p.kind, types) == Some(true) {
-                in_fts
-            } else {
-                let rows = rows_exist(b, p, r, now);
-                format!(
-                    "(CASE WHEN {r}.rtype = '{}' THEN {in_fts} ELSE {rows} END)",
-                    fts::AUDIT
-                )
-            };
-            if negated(p) { format!("NOT {e}") } else { e }
-        }
         Filter::Param(p) => {
-            let e = rows_exist(b, p, r, now);
+            let e = match fts::involved(b, p.kind, types) {
+                None => rows_exist(b, p, r, now),
+                Some(true) => format!("{r}.rid IN ({})", fts::rids(b, p)),
+                Some(false) => {
+                    let in_fts = format!("{r}.rid IN ({})", fts::rids(b, p));
+                    let rows = rows_exist(b, p, r, now);
+                    format!("(CASE WHEN {r}.rtype = '{AUDIT_TYPE}' THEN {in_fts} ELSE {rows} END)")
+                }
+            };
             if negated(p) { format!("NOT {e}") } else { e }
         }
         Filter::Chain {
