@@ -46,6 +46,10 @@ search 'AuditEvent?subtype=read&_count=10'
 search 'AuditEvent?date=ge2020-01-01&_count=10'
 search 'AuditEvent?_sort=-date&_count=10'
 search 'AuditEvent?_sort=-date&outcome=0&_count=10'
+# under a date walk: a rare value is read as a set, common ones are checked one by one
+search 'AuditEvent?_sort=-date&altid=nobody&_count=10'
+search 'AuditEvent?_sort=-date&action=R&outcome=0&_count=10'
+search 'AuditEvent?_sort=-date&address:contains=.0.&_count=10'
 # two common values: one drives, the other is checked on each of its matches
 search 'AuditEvent?action=R&outcome=0&_summary=count'
 search 'AuditEvent?action=R&subtype=read&_count=10'

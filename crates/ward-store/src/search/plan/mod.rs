@@ -105,9 +105,29 @@ pub(super) struct B<'d> {
     binds: Vec<Bind>,
     alias: usize,
     d: &'d dyn Dialect,
+    /// Set while building the conditions of a page query that walks candidates in date
+    /// order until it has this many rows, and whether the walk is descending (the
+    /// date-sort walk): a full-text condition then reads its set over a window first
+    /// ([`fts::member`]).
+    walk: Option<(i64, bool)>,
+    /// Under a walk: the full-text query of each top-level positive full-text condition,
+    /// any of which may drive the page instead when it is rare (`page::date_sort`).
+    drivers: Vec<String>,
+    /// Hide the type test from the planner (a page that drives from a set).
+    hide_type: bool,
 }
 
-impl B<'_> {
+impl<'d> B<'d> {
+    fn new(d: &'d dyn Dialect) -> Self {
+        Self {
+            binds: Vec::new(),
+            alias: 0,
+            d,
+            walk: None,
+            drivers: Vec::new(),
+            hide_type: false,
+        }
+    }
     fn bind(&mut self, b: Bind) -> String {
         self.binds.push(b);
         self.d.placeholder(self.binds.len())
@@ -285,9 +305,9 @@ fn pred(b: &mut B<'_>, f: &Filter, r: &str, types: &[String], now: i64) -> Strin
         Filter::Param(p) => {
             let e = match fts::involved(b, p.kind, types) {
                 None => rows_exist(b, p, r, now),
-                Some(true) => format!("{r}.rid IN ({})", fts::rids(b, p)),
+                Some(true) => fts::member(b, p, r),
                 Some(false) => {
-                    let in_fts = format!("{r}.rid IN ({})", fts::rids(b, p));
+                    let in_fts = fts::member(b, p, r);
                     let rows = rows_exist(b, p, r, now);
                     format!("(CASE WHEN {r}.rtype = '{AUDIT_TYPE}' THEN {in_fts} ELSE {rows} END)")
                 }
@@ -343,6 +363,14 @@ fn pred(b: &mut B<'_>, f: &Filter, r: &str, types: &[String], now: i64) -> Strin
             }
         }
     }
+}
+
+/// Whether `q` has a positive condition of its own in the full-text index.
+fn full_text_driven(b: &B<'_>, q: &SearchQuery) -> bool {
+    q.filters.iter().any(|f| {
+        matches!(f, Filter::Param(p) if !negated(p)
+            && fts::involved(b, p.kind, &q.types) == Some(true))
+    })
 }
 
 /// A rid set for a positive filter (used to drive the query), when it has one.
@@ -471,8 +499,9 @@ pub(super) fn where_clause(
     }
     if q.types.len() < ward_spec::r4().resource_types().len() {
         // With a driving set, the type test must not steer the planner to the type index
-        // (that would visit every resource of the type): unary `+` hides the column.
-        let col = if added.is_some() {
+        // (that would visit every resource of the type): unary `+` hides the column. A
+        // date-sort page reads resources by rid, or drives from a set.
+        let col = if added.is_some() || b.hide_type {
             format!("{}.rtype", b.d.hidden("r"))
         } else {
             "r.rtype".to_owned()
@@ -483,6 +512,14 @@ pub(super) fn where_clause(
         if Some(i) != added {
             let p = pred(b, f, "r", &q.types, q.now_us);
             w.push(p);
+            if b.walk.is_some()
+                && let Filter::Param(p) = f
+                && !negated(p)
+                && fts::involved(b, p.kind, &q.types) == Some(true)
+                && let Some(m) = fts::single(b, p)
+            {
+                b.drivers.push(m);
+            }
         }
     }
     w.join(" AND ")
@@ -490,11 +527,7 @@ pub(super) fn where_clause(
 
 /// `SELECT count(*)` of every match.
 pub fn count_sql(q: &SearchQuery, snapshot: i64, d: &dyn Dialect) -> Sql {
-    let mut b = B {
-        binds: Vec::new(),
-        alias: 0,
-        d,
-    };
+    let mut b = B::new(d);
     let w = where_clause(&mut b, q, snapshot, true);
     Sql {
         text: format!("SELECT count(*) FROM resources r WHERE {w}"),
@@ -540,11 +573,7 @@ pub fn page_sql(
     limit: usize,
     d: &dyn Dialect,
 ) -> Sql {
-    let mut b = B {
-        binds: Vec::new(),
-        alias: 0,
-        d,
-    };
+    let mut b = B::new(d);
     let lim = i64::try_from(limit).unwrap_or(i64::MAX);
     let text = match shape {
         PageShape::ByRid => {
@@ -631,6 +660,63 @@ mod tests {
         );
         let eq = walk(&[("date", "2017"), ("_sort", "date")]);
         assert!(eq.contains("s.lo < ?") && eq.contains("s.hi > ?"), "{eq}");
+    }
+
+    #[test]
+    fn audit_full_text_conditions_take_their_form_from_the_query() {
+        let sql = |params: &[(&str, &str)]| {
+            let query = q("AuditEvent", params);
+            page_sql(&query, 99, shape(&query), 11, &Sqlite)
+        };
+        // under a date walk: windows of 64 rids a row (11 rows) below the newest, then 4,
+        // 16, … 4⁷ times that, then the whole set
+        let walk = sql(&[("_sort", "-date"), ("outcome", "0")]).text;
+        assert!(
+            walk.contains("(CASE WHEN r.rid >= (SELECT max(rid) FROM ae_keys) - 704 THEN"),
+            "{walk}"
+        );
+        for span in [704, 2816, 11_534_336] {
+            let window = format!("AND rowid >= (SELECT max(rid) FROM ae_keys) - {span})");
+            assert!(walk.contains(&window), "{walk}");
+        }
+        assert!(walk.contains("ELSE r.rid IN (SELECT rowid FROM ae_fts WHERE ae_fts MATCH ?"));
+        let up = sql(&[("_sort", "date"), ("outcome", "0")]).text;
+        assert!(
+            up.contains("AND rowid <= (SELECT min(rid) FROM ae_keys) + 704)"),
+            "{up}"
+        );
+        // not walking: a set
+        let set = sql(&[("outcome", "0"), ("action", "R")]).text;
+        assert!(
+            !set.contains("CASE WHEN") && !set.contains("rowid >="),
+            "{set}"
+        );
+        assert!(
+            set.contains("SELECT rowid FROM ae_fts WHERE ae_fts MATCH ?"),
+            "{set}"
+        );
+        // many values: one full-text query each, from a JSON list bound once
+        let codes: Vec<String> = (0..17).map(|i| i.to_string()).collect();
+        let many = sql(&[("outcome", &codes.join(","))]);
+        assert!(many.text.contains("json_each(?"), "{}", many.text);
+        let lists = many
+            .binds
+            .iter()
+            .filter_map(|b| match b {
+                Bind::Text(t) => serde_json::from_str::<Vec<String>>(t).ok(),
+                _ => None,
+            })
+            .collect::<Vec<_>>();
+        assert_eq!(lists.iter().map(Vec::len).collect::<Vec<_>>(), [17]);
+        let few = sql(&[("outcome", &codes[..16].join(","))]).text;
+        assert!(!few.contains("json_each"), "{few}");
+        // `:contains`: one full-text query per term of the key found in the vocabulary
+        let contains = sql(&[("address:contains", "1")]).text;
+        assert!(
+            contains.contains("FROM ae_vocab v JOIN ae_fts f ON f.ae_fts MATCH"),
+            "{contains}"
+        );
+        assert!(!contains.contains("group_concat"), "{contains}");
     }
 
     #[test]
