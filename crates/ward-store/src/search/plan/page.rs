@@ -20,11 +20,11 @@ pub(super) fn date_sort(
         return String::new();
     };
     // Phase 0 walks candidates in date order until the page is full (full-text conditions
-    // then read their sets by windows, `fts::member`); phase 1 reads by rid what has no date.
+    // then read their sets by windows, `fts::member`) and reads resources by rid; phase 1
+    // reads what has no date by rid, driven by a full-text set when it has one (else it
+    // reads every resource of the types).
     b.walk = (phase == 0).then_some((lim, k.descending));
     b.drivers.clear();
-    // Phase 0 reads resources by rid; phase 1 drives from a full-text set when it has one
-    // (else it reads every resource of the types).
     b.hide_type = phase == 0 || super::full_text_driven(b, q);
     let w = where_clause(b, q, snapshot, false);
     b.walk = None;
@@ -104,12 +104,13 @@ pub(super) fn date_sort(
     ))];
     let join = b.d.ordered_join();
     for (i, m) in drivers.iter().enumerate() {
-        let mut gate = rare
+        // this condition is rare and no earlier one is
+        let gate: Vec<String> = rare
             .iter()
             .take(i)
             .map(|r| format!("NOT {r}"))
-            .collect::<Vec<_>>();
-        gate.push(rare.get(i).cloned().unwrap_or_default());
+            .chain(rare.get(i).cloned())
+            .collect();
         branches.push(format!(
             "SELECT r.rid, s.{col} FROM resources r {join} idx_sort_date s ON s.rid = r.rid \
              AND s.pkey IN ({keys}) WHERE r.rid IN (SELECT rowid FROM ae_fts WHERE ae_fts \
