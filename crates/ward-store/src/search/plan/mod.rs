@@ -107,7 +107,7 @@ pub(super) struct B<'d> {
     d: &'d dyn Dialect,
     /// Set while building the conditions of a page query that walks candidates in date
     /// order until it has this many rows, and whether the walk is descending (the
-    /// date-sort walk): a full-text condition then reads its set over a window first
+    /// date-sort walk): a full-text condition then reads its set over windows first
     /// ([`fts::member`]).
     walk: Option<(i64, bool)>,
     /// Under a walk: the full-text query of each top-level positive full-text condition,
