@@ -272,6 +272,10 @@ async fn a_date_walk_pages_common_and_rare_full_text_values_alike() {
     assert_eq!(common, newest_first(false));
     let rare = all_pages(&s, &[("_sort", "-date"), ("outcome", "4"), ("_count", "5")]).await;
     assert_eq!(rare, newest_first(true));
+    let mut rare_up = newest_first(true);
+    rare_up.reverse();
+    let up = all_pages(&s, &[("_sort", "date"), ("outcome", "4"), ("_count", "5")]).await;
+    assert_eq!(up, rare_up);
     let not_rare = all_pages(
         &s,
         &[("_sort", "-date"), ("outcome:not", "4"), ("_count", "1000")],
