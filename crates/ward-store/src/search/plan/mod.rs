@@ -110,9 +110,6 @@ pub(super) struct B<'d> {
     /// date-sort walk): a full-text condition then reads its set over windows first
     /// ([`fts::member`]).
     walk: Option<(i64, bool)>,
-    /// Under a walk: the full-text query of each top-level positive full-text condition,
-    /// any of which may drive the page instead when it is rare (`page::date_sort`).
-    drivers: Vec<String>,
     /// Hide the type test from the planner (a page that drives from a set).
     hide_type: bool,
 }
@@ -124,7 +121,6 @@ impl<'d> B<'d> {
             alias: 0,
             d,
             walk: None,
-            drivers: Vec::new(),
             hide_type: false,
         }
     }
@@ -365,12 +361,18 @@ fn pred(b: &mut B<'_>, f: &Filter, r: &str, types: &[String], now: i64) -> Strin
     }
 }
 
-/// Whether `q` has a positive condition of its own in the full-text index.
-fn full_text_driven(b: &B<'_>, q: &SearchQuery) -> bool {
-    q.filters.iter().any(|f| {
-        matches!(f, Filter::Param(p) if !negated(p)
-            && fts::involved(b, p.kind, &q.types) == Some(true))
-    })
+/// `q`'s positive top-level conditions that the full-text index alone answers (AuditEvent
+/// is the only type): each can drive a page.
+fn full_text_filters<'q>(b: &B<'_>, q: &'q SearchQuery) -> Vec<&'q ParamFilter> {
+    q.filters
+        .iter()
+        .filter_map(|f| match f {
+            Filter::Param(p) if !negated(p) && fts::involved(b, p.kind, &q.types) == Some(true) => {
+                Some(p)
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// A rid set for a positive filter (used to drive the query), when it has one.
@@ -512,14 +514,6 @@ pub(super) fn where_clause(
         if Some(i) != added {
             let p = pred(b, f, "r", &q.types, q.now_us);
             w.push(p);
-            if b.walk.is_some()
-                && let Filter::Param(p) = f
-                && !negated(p)
-                && fts::involved(b, p.kind, &q.types) == Some(true)
-                && let Some(m) = fts::single(b, p)
-            {
-                b.drivers.push(m);
-            }
         }
     }
     w.join(" AND ")

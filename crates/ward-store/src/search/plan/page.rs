@@ -23,13 +23,12 @@ pub(super) fn date_sort(
     // then read their sets by windows, `fts::member`) and reads resources by rid; phase 1
     // reads what has no date by rid, driven by a full-text set when it has one (else it
     // reads every resource of the types).
+    let full_text = super::full_text_filters(b, q);
     b.walk = (phase == 0).then_some((lim, k.descending));
-    b.drivers.clear();
-    b.hide_type = phase == 0 || super::full_text_driven(b, q);
+    b.hide_type = phase == 0 || !full_text.is_empty();
     let w = where_clause(b, q, snapshot, false);
     b.walk = None;
     b.hide_type = false;
-    let drivers = std::mem::take(&mut b.drivers);
     let keys = b.ints(&k.pkeys);
     if phase == 1 {
         let after = q
@@ -80,6 +79,11 @@ pub(super) fn date_sort(
              WHERE s.pkey IN ({keys}){after}{bounds} AND {w} {order} LIMIT {limit}"
         )
     };
+    // the full-text query of each condition that may drive the page instead
+    let drivers: Vec<String> = full_text
+        .iter()
+        .filter_map(|p| super::fts::single(b, p))
+        .collect();
     if drivers.is_empty() {
         return walk(&l);
     }
