@@ -7,7 +7,7 @@ use bytes::Bytes;
 use deadpool_postgres::Object;
 use ward_store::{
     AUDIT_INDEXED_META, AuditIndexed, AuditRow, KeyRing, NewVersion, StoreError, StoreResult,
-    body_aad, decode_audit_indexed, encode_audit_indexed,
+    WriteMethod, body_aad, decode_audit_indexed, encode_audit_indexed,
 };
 
 use crate::conn::map_err;
@@ -41,7 +41,37 @@ async fn head(c: &Object) -> StoreResult<(u64, [u8; 32])> {
 }
 
 /// Writes each AuditEvent version and links it into the chain. Returns `(seq, hash)` of each.
+///
+/// New AuditEvents (version 1, no index rows: the projection writes those) go in with two
+/// statements for the whole batch, whatever its size: the chain's head, and one statement
+/// that inserts every resource, version and chain row. The
+/// appender holds the write lock while it runs, and the reads' records wait for its commit,
+/// so its round trips are what bounds audited reads (design 009 "Appending a batch").
+/// Anything else (an event with index rows or without a body) goes version by version.
 pub(crate) async fn append(
+    c: &Object,
+    ring: &KeyRing,
+    events: &[NewVersion],
+) -> StoreResult<Vec<(u64, [u8; 32])>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let batchable = events.iter().all(|e| {
+        e.version == 1
+            && e.method == WriteMethod::Create
+            && e.rtype == "AuditEvent"
+            && e.body.is_some()
+            && e.index.is_empty()
+    });
+    if batchable {
+        append_new(c, ring, events).await
+    } else {
+        append_each(c, ring, events).await
+    }
+}
+
+/// [`append`] version by version.
+async fn append_each(
     c: &Object,
     ring: &KeyRing,
     events: &[NewVersion],
@@ -70,6 +100,77 @@ pub(crate) async fn append(
         .map_err(map_err)?;
         out.push((seq, hash));
         prev = hash;
+    }
+    Ok(out)
+}
+
+/// [`append`] for new AuditEvents, the whole batch at once. An id that exists already fails
+/// the batch on `resources`' unique key, as [`write_one`] fails it with a version conflict.
+async fn append_new(
+    c: &Object,
+    ring: &KeyRing,
+    events: &[NewVersion],
+) -> StoreResult<Vec<(u64, [u8; 32])>> {
+    let (head_seq, mut prev) = head(c).await?;
+    let n = i64::try_from(events.len()).map_err(|_| StoreError::Integrity)?;
+    let mut ids = Vec::with_capacity(events.len());
+    let mut updated = Vec::with_capacity(events.len());
+    let mut bodies = Vec::with_capacity(events.len());
+    let mut patients = Vec::with_capacity(events.len());
+    let mut seqs = Vec::with_capacity(events.len());
+    let mut prevs = Vec::with_capacity(events.len());
+    let mut hashes = Vec::with_capacity(events.len());
+    let mut out = Vec::with_capacity(events.len());
+    let mut seq = head_seq;
+    for e in events {
+        let body = e
+            .body
+            .as_deref()
+            .ok_or_else(|| StoreError::Internal("audit event without body".into()))?;
+        seq += 1;
+        let hash = ward_audit::link_hash(seq, &prev, body);
+        ids.push(e.id.as_str());
+        updated.push(e.last_updated.0);
+        bodies.push(ring.seal(&body_aad(&e.rtype, &e.id, 1), body)?);
+        patients.push(ward_store::join_patients(&e.patients));
+        seqs.push(int(seq)?);
+        prevs.push(prev.to_vec());
+        hashes.push(hash.to_vec());
+        out.push((seq, hash));
+        prev = hash;
+    }
+    let method = i16::try_from(WriteMethod::Create.code()).unwrap_or(0);
+    let st = c
+        .prepare_cached(
+            // (`t` is read three times and materialized once: each version position is
+            // drawn once, in the events' order)
+            "WITH t AS MATERIALIZED (SELECT u.*, nextval('versions_seq') AS vseq \
+               FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::text[], $5::bigint[], \
+               $6::bytea[], $7::bytea[]) WITH ORDINALITY \
+               AS u(id, updated, body, patients, seq, prev_hash, hash, ord)), \
+             r AS (INSERT INTO resources(rtype, id, version, last_updated, deleted, seq) \
+               SELECT 'AuditEvent', id, 1, updated, 0, vseq FROM t ORDER BY ord \
+               RETURNING rid, seq), \
+             v AS (INSERT INTO versions(seq, rid, rtype, id, version, last_updated, method, \
+               body, patients) SELECT t.vseq, r.rid, 'AuditEvent', t.id, 1, t.updated, \
+               $8::smallint, t.body, t.patients FROM t JOIN r ON r.seq = t.vseq RETURNING seq) \
+             INSERT INTO audit_chain(seq, vseq, prev_hash, hash) \
+               SELECT t.seq, t.vseq, t.prev_hash, t.hash FROM t \
+               WHERE (SELECT count(*) FROM v) = $9",
+        )
+        .await
+        .map_err(map_err)?;
+    let written = c
+        .execute(
+            &st,
+            &[
+                &ids, &updated, &bodies, &patients, &seqs, &prevs, &hashes, &method, &n,
+            ],
+        )
+        .await
+        .map_err(map_err)?;
+    if usize::try_from(written).ok() != Some(events.len()) {
+        return Err(StoreError::Internal("audit batch".into()));
     }
     Ok(out)
 }
@@ -107,23 +208,37 @@ pub(crate) async fn index(
     if decode_audit_indexed(current.as_deref())? != from {
         return Ok(false);
     }
+    // (the AuditEvent resource and version were written with the chain row: only the index
+    // rows are projected here, for the whole chunk at once)
+    let seqs = records
+        .iter()
+        .filter(|r| r.event.is_some())
+        .map(|r| int(r.seq))
+        .collect::<StoreResult<Vec<i64>>>()?;
     let st = c
         .prepare_cached(
-            "SELECT v.rid FROM audit_chain c JOIN versions v ON v.seq = c.vseq WHERE c.seq = $1",
+            "SELECT c.seq, v.rid FROM audit_chain c JOIN versions v ON v.seq = c.vseq \
+             WHERE c.seq = ANY($1)",
         )
         .await
         .map_err(map_err)?;
-    // (the AuditEvent resource and version were written with the chain row: only the index
-    // rows are projected here)
+    let rids: std::collections::HashMap<i64, i64> = c
+        .query(&st, &[&seqs])
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let mut all = Vec::with_capacity(rids.len());
     for r in records {
-        let Some(event) = &r.event else { continue };
-        if let Some(row) = c.query_opt(&st, &[&int(r.seq)?]).await.map_err(map_err)? {
-            let rid: i64 = row.get(0);
-            // (replacing: a `$reindex` may have indexed it already)
-            crate::index::remove(c, rid).await?;
-            crate::index::insert(c, rid, &event.index).await?;
+        if let (Some(event), Some(rid)) = (&r.event, rids.get(&int(r.seq)?)) {
+            all.push((*rid, &event.index));
         }
     }
+    // (replacing: a `$reindex` may have indexed some of them already)
+    let held: Vec<i64> = all.iter().map(|(rid, _)| *rid).collect();
+    crate::index::remove_many(c, &held).await?;
+    crate::index::insert_many(c, &all).await?;
     crate::schema::put_meta(c, AUDIT_INDEXED_META, &encode_audit_indexed(through)).await?;
     Ok(true)
 }

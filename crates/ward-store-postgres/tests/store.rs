@@ -527,3 +527,183 @@ MEUCIQD9yj63EJFMfBdclMpav2l8Wo6PpfDaEt/J+PCFYCQs8gIgBzJYLP3OvqlF
 5iNbnbvyeYeHwsHDAZwxkbCYx51mm1Y=
 -----END CERTIFICATE-----
 ";
+
+/// A batch of new AuditEvents goes in with one statement (`audit::append_new`): each record
+/// gets its chain position, hash, resource, version and chain row, versions in the batch's
+/// order; an id that exists already fails the whole batch and leaves nothing of it. The
+/// projection then writes a chunk's index rows for all its records at once, each record's
+/// rows under its own resource.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_audit_batch_goes_in_whole_or_not_at_all() {
+    use ward_store::index::{IndexRows, SortDateRow, TokenRow};
+
+    let Some((schema, store)) = fresh("an_audit_batch_goes_in_whole_or_not_at_all").await else {
+        return;
+    };
+    let event = |id: &str, at: i64| NewVersion {
+        rtype: "AuditEvent".into(),
+        id: id.into(),
+        version: 1,
+        last_updated: Timestamp(at),
+        method: WriteMethod::Create,
+        body: Some(format!(r#"{{"resourceType":"AuditEvent","id":"{id}"}}"#).into()),
+        index: Default::default(),
+        patients: if at == 2 {
+            vec!["pb".into(), "pc".into()]
+        } else {
+            Vec::new()
+        },
+    };
+    let (_, head) = store.audit_index_state().await.unwrap();
+    let ids = ["b-1", "b-2", "b-3", "b-4"];
+    let linked = store
+        .append_audit_committed(ids.iter().zip(1..).map(|(id, at)| event(id, at)).collect())
+        .await
+        .unwrap();
+    assert_eq!(
+        linked.iter().map(|l| l.0).collect::<Vec<_>>(),
+        (head + 1..=head + 4).collect::<Vec<_>>()
+    );
+    let rows = store.audit_rows(head, 10).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| (r.seq, r.hash)).collect::<Vec<_>>(),
+        linked
+    );
+    assert_eq!(
+        rows.iter()
+            .map(|r| r.id.clone().unwrap())
+            .collect::<Vec<_>>(),
+        ids
+    );
+    assert_eq!(rows[1].recorded, Some(Timestamp(2)));
+    assert_eq!(rows[1].patients, vec!["pb".to_owned(), "pc".to_owned()]);
+    assert!(rows[0].patients.is_empty());
+    let mut prev = rows[0].prev_hash;
+    for r in &rows {
+        assert_eq!(r.prev_hash, prev, "each record links to the one before");
+        let body = r.body.clone().unwrap();
+        assert_eq!(r.hash, ward_audit::link_hash(r.seq, &prev, &body));
+        prev = r.hash;
+    }
+    let read = store.read("AuditEvent", "b-3").await.unwrap().unwrap();
+    assert_eq!(read.meta.version, 1);
+
+    let (client, conn) = tokio_postgres::connect(&schema.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(conn);
+    client
+        .batch_execute(&format!("SET search_path TO {}", schema.name))
+        .await
+        .unwrap();
+    let order: Vec<String> = client
+        .query(
+            "SELECT v.id FROM audit_chain c JOIN versions v ON v.seq = c.vseq \
+             JOIN resources r ON r.rid = v.rid AND r.seq = v.seq ORDER BY v.seq",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        order, ids,
+        "versions in the batch's order, each its resource's current one"
+    );
+
+    // an id the chain holds already: the whole batch fails, nothing of it stays
+    let failed = store
+        .append_audit_committed(vec![event("b-5", 5), event("b-2", 6)])
+        .await;
+    assert!(
+        matches!(failed, Err(StoreError::VersionConflict)),
+        "{failed:?}"
+    );
+    assert_eq!(store.audit_index_state().await.unwrap().1, head + 4);
+    assert!(store.read("AuditEvent", "b-5").await.unwrap().is_none());
+    let next = store
+        .append_audit_committed(vec![event("b-5", 5)])
+        .await
+        .unwrap();
+    assert_eq!(next[0].0, head + 5, "the chain goes on where it was");
+
+    // the projection: one chunk, each record's rows under its own resource
+    let rows = store.audit_rows(head, 10).await.unwrap();
+    let chunk = ward_store::contract::projected(&rows, |id| IndexRows {
+        tokens: vec![TokenRow {
+            pkey: 7,
+            grp: None,
+            system: None,
+            code: format!("code-{id}"),
+        }],
+        sort_dates: vec![
+            SortDateRow {
+                pkey: 9,
+                lo: 1,
+                hi: 1,
+            },
+            SortDateRow {
+                pkey: 9,
+                lo: 2,
+                hi: 3,
+            },
+        ],
+        ..Default::default()
+    });
+    let mut tx = store.begin_projection().await.unwrap();
+    assert!(tx.index_audit(head, head + 5, chunk).await.unwrap());
+    tx.commit().await.unwrap();
+    let tokens: Vec<(String, String)> = client
+        .query(
+            "SELECT r.id, t.code FROM idx_token t JOIN resources r ON r.rid = t.rid \
+             WHERE t.pkey = 7 ORDER BY r.id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let want: Vec<(String, String)> = ["b-1", "b-2", "b-3", "b-4", "b-5"]
+        .iter()
+        .map(|id| ((*id).to_owned(), format!("code-{id}")))
+        .collect();
+    assert_eq!(tokens, want);
+    let sorts: Vec<(i64, i64)> = client
+        .query("SELECT lo, hi FROM idx_sort_date WHERE pkey = 9", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        sorts,
+        vec![(2, 3); 5],
+        "one sort row a record: its last value"
+    );
+
+    // a record that carries its index rows goes in version by version, rows and all
+    let mut with_rows = event("b-6", 6);
+    with_rows.index.tokens.push(TokenRow {
+        pkey: 11,
+        grp: None,
+        system: None,
+        code: "kept".into(),
+    });
+    let linked = store.append_audit_committed(vec![with_rows]).await.unwrap();
+    assert_eq!(linked[0].0, head + 6);
+    let kept: Vec<String> = client
+        .query(
+            "SELECT r.id FROM idx_token t JOIN resources r ON r.rid = t.rid WHERE t.pkey = 11",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(kept, ["b-6"]);
+    drop(client);
+    let _ = task.await;
+}
