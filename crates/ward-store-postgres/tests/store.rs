@@ -612,14 +612,21 @@ async fn an_audit_batch_goes_in_whole_or_not_at_all() {
         "versions in the batch's order, each its resource's current one"
     );
 
-    // an id the chain holds already: the whole batch fails, nothing of it stays
-    let failed = store
-        .append_audit_committed(vec![event("b-5", 5), event("b-2", 6)])
-        .await;
-    assert!(
-        matches!(failed, Err(StoreError::VersionConflict)),
-        "{failed:?}"
-    );
+    // an id the chain holds already: the whole batch fails, nothing of it stays, and the
+    // connection goes back to the pool clean (more failures than the pool has connections:
+    // one left inside its transaction would hold the write lock, and the next append wait)
+    for _ in 0..6 {
+        let failed = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            store.append_audit_committed(vec![event("b-5", 5), event("b-2", 6)]),
+        )
+        .await
+        .expect("no connection is left holding the write lock");
+        assert!(
+            matches!(failed, Err(StoreError::VersionConflict)),
+            "{failed:?}"
+        );
+    }
     assert_eq!(store.audit_index_state().await.unwrap().1, head + 4);
     assert!(store.read("AuditEvent", "b-5").await.unwrap().is_none());
     let next = store
