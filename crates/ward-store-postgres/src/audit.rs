@@ -44,10 +44,10 @@ async fn head(c: &Object) -> StoreResult<(u64, [u8; 32])> {
 ///
 /// New AuditEvents (version 1, no index rows: the projection writes those) go in with two
 /// statements for the whole batch, whatever its size: the chain's head, and one statement
-/// that inserts every resource, version and chain row. The
-/// appender holds the write lock while it runs, and the reads' records wait for its commit,
-/// so its round trips are what bounds audited reads (design 009 "Appending a batch").
-/// Anything else (an event with index rows or without a body) goes version by version.
+/// that inserts every resource, version and chain row. A batch holds the write lock until it
+/// commits, and the reads whose records it carries wait for that commit, so its round trips
+/// bound audited reads (design 009 "Appending a batch"). Anything else (an event with index
+/// rows, or of another kind) goes version by version.
 pub(crate) async fn append(
     c: &Object,
     ring: &KeyRing,
