@@ -528,6 +528,17 @@ MEUCIQD9yj63EJFMfBdclMpav2l8Wo6PpfDaEt/J+PCFYCQs8gIgBzJYLP3OvqlF
 -----END CERTIFICATE-----
 ";
 
+/// The first column of every row `sql` returns, as text.
+async fn texts(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    client
+        .query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 /// A batch of new AuditEvents goes in with one statement (`audit::append_new`): each record
 /// gets its chain position, hash, resource, version and chain row, versions in the batch's
 /// order; an id that exists already fails the whole batch and leaves nothing of it. The
@@ -596,17 +607,12 @@ async fn an_audit_batch_goes_in_whole_or_not_at_all() {
         .batch_execute(&format!("SET search_path TO {}", schema.name))
         .await
         .unwrap();
-    let order: Vec<String> = client
-        .query(
-            "SELECT v.id FROM audit_chain c JOIN versions v ON v.seq = c.vseq \
-             JOIN resources r ON r.rid = v.rid AND r.seq = v.seq ORDER BY v.seq",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let order = texts(
+        &client,
+        "SELECT v.id FROM audit_chain c JOIN versions v ON v.seq = c.vseq \
+         JOIN resources r ON r.rid = v.rid AND r.seq = v.seq ORDER BY v.seq",
+    )
+    .await;
     assert_eq!(
         order, ids,
         "versions in the batch's order, each its resource's current one"
@@ -700,16 +706,11 @@ async fn an_audit_batch_goes_in_whole_or_not_at_all() {
     });
     let linked = store.append_audit_committed(vec![with_rows]).await.unwrap();
     assert_eq!(linked[0].0, head + 6);
-    let kept: Vec<String> = client
-        .query(
-            "SELECT r.id FROM idx_token t JOIN resources r ON r.rid = t.rid WHERE t.pkey = 11",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let kept = texts(
+        &client,
+        "SELECT r.id FROM idx_token t JOIN resources r ON r.rid = t.rid WHERE t.pkey = 11",
+    )
+    .await;
     assert_eq!(kept, ["b-6"]);
     drop(client);
     let _ = task.await;
