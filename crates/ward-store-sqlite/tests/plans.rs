@@ -305,4 +305,19 @@ async fn a_date_walk_pages_common_and_rare_full_text_values_alike() {
     )
     .await;
     assert_eq!(both, oldest_first);
+    // a condition that cannot drive (beyond 16 values, one full-text query each) still
+    // filters the walk
+    let many: Vec<String> = std::iter::once("4".to_owned())
+        .chain((10..26).map(|c| c.to_string()))
+        .collect();
+    let many = all_pages(
+        &s,
+        &[
+            ("_sort", "-date"),
+            ("outcome", &many.join(",")),
+            ("_count", "5"),
+        ],
+    )
+    .await;
+    assert_eq!(many, newest_first(true));
 }

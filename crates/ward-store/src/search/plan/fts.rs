@@ -87,10 +87,15 @@ fn sources(b: &mut B<'_>, p: &ParamFilter) -> (Option<String>, Vec<String>) {
 }
 
 /// The full-text query of `p` (an SQL expression of its text) when its matches come from one.
+/// Otherwise nothing of `p` is bound: the statement must not carry values it never names.
 pub(super) fn single(b: &mut B<'_>, p: &ParamFilter) -> Option<String> {
+    let bound = b.binds.len();
     match sources(b, p) {
         (Some(m), each) if each.is_empty() => Some(m),
-        _ => None,
+        _ => {
+            b.binds.truncate(bound);
+            None
+        }
     }
 }
 
